@@ -1,0 +1,1 @@
+"""slipway: the platform team's own tooling around the template."""
