@@ -1,0 +1,1 @@
+"""The HTTP service: app factory, request/response schemas, model loading."""
