@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import math
@@ -90,7 +91,7 @@ async def run_load(
     timeout_s: float = 10.0,
     warmup: int = 5,
 ) -> LoadResult:
-    """Send `requests` POST /predict calls (after `warmup` unmeasured ones) and record each outcome."""
+    """POST `requests` /predict calls (after `warmup` unmeasured ones); record each outcome."""
     import httpx  # deferred: a dev/CD tool; the runtime image's CLI must import without it
 
     endpoint = url.rstrip("/") + "/predict"
@@ -104,10 +105,9 @@ async def run_load(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
         for i in range(warmup):
-            try:
+            # A failure here is not counted: it shows up in the measured phase if it persists.
+            with contextlib.suppress(httpx.HTTPError):
                 await client.post(endpoint, content=payloads[i % len(payloads)], headers=headers)
-            except httpx.HTTPError:
-                pass  # counted in the measured phase if it persists
 
         async def worker() -> None:
             nonlocal next_index, server_errors, client_errors
@@ -163,14 +163,16 @@ def breaches(result: LoadResult, slo: SLO) -> list[str]:
 
 
 def markdown(result: LoadResult, slo: SLO, found: list[str]) -> str:
+    objectives = slo.objectives
+    p50, p95, p99 = (result.percentile_ms(q) for q in (50, 95, 99))
     lines = [
         f"### Load test: {'FAILED' if found else 'passed'} ({result.url})",
         "",
         "| measure | value | objective |",
         "|---|---|---|",
-        f"| p95 latency | {result.percentile_ms(95):.1f} ms | ≤ {slo.objectives.latency_p95_ms:g} ms |",
-        f"| error rate | {result.error_rate:.2%} | ≤ {slo.objectives.max_error_rate:.2%} |",
-        f"| p50 / p99 latency | {result.percentile_ms(50):.1f} / {result.percentile_ms(99):.1f} ms | |",
+        f"| p95 latency | {p95:.1f} ms | ≤ {objectives.latency_p95_ms:g} ms |",
+        f"| error rate | {result.error_rate:.2%} | ≤ {objectives.max_error_rate:.2%} |",
+        f"| p50 / p99 latency | {p50:.1f} / {p99:.1f} ms | |",
         f"| requests / concurrency | {result.requests} / {result.concurrency} | |",
         f"| throughput | {result.throughput_rps:.1f} req/s | |",
         "",
@@ -190,7 +192,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--golden", type=Path, default=None, help="CSV the requests come from")
     parser.add_argument("--report", type=Path, default=None, help="write the JSON summary here")
     parser.add_argument(
-        "--summary-md", type=Path, default=None, help="append a Markdown table (e.g. $GITHUB_STEP_SUMMARY)"
+        "--summary-md", type=Path, default=None, help="append a Markdown table to this file"
     )
 
 
