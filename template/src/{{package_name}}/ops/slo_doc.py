@@ -73,32 +73,43 @@ def render_slo_doc(slo: Mapping[str, Any]) -> str:
     title = f"# Service level objectives: {service}" if service else "# Service level objectives"
     lines = [HEADER.rstrip("\n"), title, ""]
     lines.append(
-        "The definition of done of this service. `slo.yaml` is the one source: the evaluation gate, "
-        "the alert rules, the dashboards, the load test and this page all read it. "
+        "The definition of done of this service. `slo.yaml` is the one source: "
+        "the evaluation gate, the alert rules, the dashboards, the load test "
+        "and this page all read it. "
         "A change to an objective is a reviewed change to `slo.yaml`."
     )
-    lines += ["", "## Objectives", "", "| objective | target | measured by | enforced by |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Objectives",
+        "",
+        "| objective | target | measured by | enforced by |",
+        "|---|---|---|---|",
+    ]
 
     if "latency_p95_ms" in objectives:
         lines.append(
             f"| Latency | p95 of `POST /predict` ≤ {_fmt(objectives['latency_p95_ms'])} ms "
-            "| `slipway_http_request_duration_seconds` | alert `LatencySLOBurnRate`; `make loadtest` |"
+            "| `slipway_http_request_duration_seconds` "
+            "| alert `LatencySLOBurnRate`; `make loadtest` |"
         )
     if "max_error_rate" in objectives:
         rate = float(objectives["max_error_rate"])
         lines.append(
             f"| Errors | 5xx responses ≤ {rate:.4g} of requests ({rate * 100:.4g}%) "
-            "| `slipway_http_requests_total{status=~\"5..\"}` | alert `ErrorRateSLOBreach` |"
+            '| `slipway_http_requests_total{status=~"5.."}` | alert `ErrorRateSLOBreach` |'
         )
     if quality:
         metric = str(quality.get("metric", "?"))
         op = "≤" if metric in LOWER_IS_BETTER else "≥"
         regression = quality.get("max_regression_vs_champion")
         vs_champion = (
-            f", and at most {_fmt(regression)} worse than the champion" if regression is not None else ""
+            f", and at most {_fmt(regression)} worse than the champion"
+            if regression is not None
+            else ""
         )
         lines.append(
-            f"| Quality | {metric} {op} {_fmt(quality.get('threshold'))} on the golden set{vs_champion} "
+            f"| Quality | {metric} {op} {_fmt(quality.get('threshold'))} "
+            f"on the golden set{vs_champion} "
             "| `reports/eval.json` | `make evaluate` (exit 1 blocks promotion) |"
         )
     if cost:
