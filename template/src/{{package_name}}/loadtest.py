@@ -143,6 +143,32 @@ async def run_load(
     )
 
 
+class SmokeFailure(RuntimeError):
+    pass
+
+
+def wait_ready(url: str, timeout_s: float, expect_model_version: str | None = None) -> None:
+    """Smoke check: /readyz answers 200 in time and /version serves the expected model."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ready = False
+        with contextlib.suppress(httpx.HTTPError):
+            ready = httpx.get(url.rstrip("/") + "/readyz", timeout=5).status_code == 200
+        if ready:
+            break
+        if time.monotonic() > deadline:
+            raise SmokeFailure(f"{url}/readyz did not answer 200 within {timeout_s:g} s")
+        time.sleep(1)
+    served = httpx.get(url.rstrip("/") + "/version", timeout=5).json()
+    if expect_model_version and str(served.get("model_version")) != expect_model_version:
+        raise SmokeFailure(
+            f"{url} serves model version {served.get('model_version')}, "
+            f"expected {expect_model_version}"
+        )
+
+
 def breaches(result: LoadResult, slo: SLO) -> list[str]:
     """Every objective the run breached, as sentences; empty when the SLO holds."""
     found = []
@@ -188,6 +214,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="records per request")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured requests first")
+    parser.add_argument(
+        "--wait-ready", type=float, default=0, help="first wait up to this many s for /readyz"
+    )
+    parser.add_argument(
+        "--expect-model-version", default=None, help="fail unless /version serves this version"
+    )
     parser.add_argument("--slo", type=Path, default=None, help="slo.yaml (default: the repo's)")
     parser.add_argument("--golden", type=Path, default=None, help="CSV the requests come from")
     parser.add_argument("--report", type=Path, default=None, help="write the JSON summary here")
@@ -201,6 +233,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     slo = load_slo(args.slo or settings.slo_path)
     contract = DataContract.load(settings.contract_path)
     payloads = golden_payloads(args.golden or settings.golden_path, contract, args.batch_size)
+    if args.wait_ready or args.expect_model_version:
+        try:
+            wait_ready(args.url, args.wait_ready, args.expect_model_version)
+        except SmokeFailure as error:
+            print(f"smoke test FAILED: {error}", file=sys.stderr)
+            return 1
     result = asyncio.run(
         run_load(
             args.url,
