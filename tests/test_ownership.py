@@ -1,0 +1,318 @@
+"""Ownership and operations files of rendered projects: CODEOWNERS for both providers with and
+without a platform team, the Backstage catalog entry (validated against Backstage's own JSON
+schemas, vendored in tests/schemas/backstage by scripts/vendor_backstage_schemas.py), the
+runbook against the alert catalog, the model card skeleton and the SLO page generator.
+
+Fast: renders with `copier copy --skip-tasks`; nothing is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from copier import run_copy
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = Path(__file__).parent / "schemas" / "backstage"
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "github-owner-only": {"project_name": "Gh Solo", "ci_provider": "github", "platform_team": ""},
+    "github-with-platform": {
+        "project_name": "Gh Platform",
+        "ci_provider": "github",
+        "owner_team": "@acme/fraud-ml",
+        "platform_team": "@acme/ml-platform",
+        "oncall_contact": "https://pager.example.com/schedules/fraud",
+        "latency_p95_ms": 250,
+        "max_error_rate": 0.02,
+    },
+    "gitlab-owner-only": {
+        "project_name": "Gl Solo",
+        "ci_provider": "gitlab",
+        "owner_team": "@acme/ml/fraud",
+        "platform_team": "",
+        "model_task": "regression",
+    },
+    "gitlab-with-platform": {
+        "project_name": "Gl Platform",
+        "ci_provider": "gitlab",
+        "owner_team": "@acme/ml/fraud",
+        "platform_team": "@acme/platform/sre",
+        "cost_ceiling_per_1k": 0.2,
+    },
+}
+
+TEAM_HANDLE = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
+# Backstage's naming rules (catalog-model KubernetesValidatorFunctions / FieldFormatEntityPolicy),
+# which it checks on top of the JSON schema.
+NAME = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")
+TAG = re.compile(r"^[a-z0-9:+#]+(?:-[a-z0-9:+#]+)*$")
+DNS_PREFIX = re.compile(r"^[a-z0-9]+(?:[-.][a-z0-9]+)*$")
+ALERT_HEADING = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z0-9][A-Za-z0-9]*)+")
+
+
+def render(dst: Path, data: dict[str, Any], src: Path = ROOT) -> Path:
+    run_copy(
+        str(src), dst, data=data, defaults=True, unsafe=True, skip_tasks=True,
+        vcs_ref="HEAD" if (src / ".git").exists() else None, quiet=True,
+    )
+    return dst
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(tmp_path_factory.mktemp(request.param), SCENARIOS[request.param])
+
+
+def answers(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+
+
+def package(project: Path) -> str:
+    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
+
+
+def run_in(project: Path, code: str) -> Any:
+    """Run `code` against the rendered package in a fresh interpreter; returns its JSON output."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, env={"PYTHONPATH": str(project / "src")},
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout)
+
+
+# ---- CODEOWNERS -----------------------------------------------------------------------------
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
+    body = re.escape(pattern.strip("/")).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+    suffix = "/.+$" if pattern.endswith("/") else "(?:/.+)?$"
+    return re.compile(("^" if anchored else "^(?:.*/)?") + body + suffix)
+
+
+def parse_codeowners(text: str, provider: str) -> list[tuple[str, list[str], str]]:
+    """(pattern, owners, section) per rule; asserts the provider's syntax."""
+    rules, section, section_owners = [], "", []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(("[", "^[")):
+            assert provider == "gitlab", f"line {number}: sections are GitLab syntax"
+            header = re.fullmatch(r"\^?\[([^\]]+)\](?:\[(\d+)\])?((?:\s+\S+)*)", line)
+            assert header, f"line {number}: malformed section {line!r}"
+            section, section_owners = header.group(1), header.group(3).split()
+            continue
+        pattern, *owners = line.split()
+        assert not pattern.startswith("!") and "[" not in pattern, f"line {number}: {pattern}"
+        owners = owners or (section_owners if provider == "gitlab" else [])
+        assert owners, f"line {number}: {pattern} has no owner"
+        rules.append((pattern, owners, section))
+    return rules
+
+
+def files_of(project: Path) -> list[str]:
+    return [str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()]
+
+
+def test_codeowners_for_the_chosen_provider(project: Path) -> None:
+    data = answers(project)
+    provider = data["ci_provider"]
+    path = project / (".github" if provider == "github" else ".gitlab") / "CODEOWNERS"
+    other = project / (".gitlab" if provider == "github" else ".github") / "CODEOWNERS"
+    assert path.is_file() and not other.exists()
+
+    rules = parse_codeowners(path.read_text(encoding="utf-8"), provider)
+    files = files_of(project)
+    for pattern, owners, _section in rules:
+        assert any(pattern_regex(pattern).match(f) for f in files), f"{pattern} matches no file"
+        for owner in owners:
+            assert TEAM_HANDLE.match(owner), owner
+            assert owner in {data["owner_team"], data["platform_team"]}, owner
+
+    assert rules[0][0] == "*" and rules[0][1] == [data["owner_team"]]
+    delivery = [r for r in rules if r[0].strip("/") in {"deploy", "observability", "Dockerfile"}]
+    assert len(delivery) == 3
+    for _pattern, owners, section in delivery:
+        if data["platform_team"]:
+            assert data["platform_team"] in owners
+            if provider == "github":  # co-owners on one line: either may approve
+                assert data["owner_team"] in owners
+        else:
+            assert owners == [data["owner_team"]]
+        if provider == "gitlab":
+            assert section == "Platform"
+
+
+def test_codeowners_pattern_semantics() -> None:
+    files = ["Dockerfile", "deploy/k8s/base/hpa.yaml", "src/pkg/model.py", "docs/deploy.md"]
+    assert [f for f in files if pattern_regex("/deploy/").match(f)] == ["deploy/k8s/base/hpa.yaml"]
+    assert [f for f in files if pattern_regex("/Dockerfile").match(f)] == ["Dockerfile"]
+    assert [f for f in files if pattern_regex("*.py").match(f)] == ["src/pkg/model.py"]
+    assert len([f for f in files if pattern_regex("*").match(f)]) == len(files)
+    with pytest.raises(AssertionError, match="no owner"):
+        parse_codeowners("/deploy/\n", "github")
+    with pytest.raises(AssertionError, match="GitLab syntax"):
+        parse_codeowners("[Platform] @a/b\n/deploy/\n", "github")
+
+
+# ---- Backstage catalog entry ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def component_validator() -> Draft7Validator:
+    schemas = [json.loads(p.read_text(encoding="utf-8")) for p in SCHEMAS.glob("*.schema.json")]
+    registry = Registry().with_resources((s["$id"], Resource(s, DRAFT7)) for s in schemas)
+    root = next(s for s in schemas if s["$id"] == "ComponentV1alpha1")
+    return Draft7Validator(root, registry=registry)
+
+
+def backstage_problems(entity: dict[str, Any], validator: Draft7Validator) -> list[str]:
+    problems = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(entity)]
+    meta = entity.get("metadata", {})
+    if not (NAME.match(str(meta.get("name", ""))) and len(meta.get("name", "")) <= 63):
+        problems.append(f"metadata.name {meta.get('name')!r}")
+    for key in [*meta.get("annotations", {}), *meta.get("labels", {})]:
+        prefix, _, name = key.rpartition("/")
+        if not (NAME.match(name) and len(name) <= 63) or (prefix and not DNS_PREFIX.match(prefix)):
+            problems.append(f"key {key!r}")
+    for value in meta.get("labels", {}).values():
+        if not NAME.match(str(value)):
+            problems.append(f"label value {value!r}")
+    for tag in meta.get("tags", []):
+        if not (TAG.match(tag) and len(tag) <= 63):
+            problems.append(f"tag {tag!r}")
+    return problems
+
+
+def test_catalog_info_is_a_valid_backstage_component(
+    project: Path, component_validator: Draft7Validator
+) -> None:
+    data = answers(project)
+    entity = yaml.safe_load((project / "catalog-info.yaml").read_text(encoding="utf-8"))
+    assert backstage_problems(entity, component_validator) == []
+    meta, spec = entity["metadata"], entity["spec"]
+    assert meta["name"] == data["project_name"].lower().replace(" ", "-")
+    assert spec["owner"] == "group:" + data["owner_team"].rsplit("/", 1)[1]
+    assert spec["lifecycle"] and meta["labels"]["tier"]
+    annotations = meta["annotations"]
+    assert annotations["slipway.dev/template-version"] == str(data["_commit"])
+    assert annotations["slipway.dev/oncall"] == data["oncall_contact"]
+    assert ("slipway.dev/platform-team" in annotations) == bool(data["platform_team"])
+    links = {link["title"]: link["url"] for link in meta["links"]}
+    host = "https://github.com/" if data["ci_provider"] == "github" else "https://gitlab.com/"
+    assert links["Repository"].startswith(host)
+    for title in ("Runbook", "SLO", "Model card", "Dashboard (Grafana JSON)"):
+        assert links[title].startswith(links["Repository"] + "/"), title
+    for title in ("Runbook", "SLO", "Model card"):
+        target = re.sub(r"^.*/blob/main/", "", links[title])
+        assert target.startswith("docs/") and target.endswith(".md"), links[title]
+    assert (project / "docs/runbook.md").is_file() and (project / "docs/model-card.md").is_file()
+
+
+def test_backstage_schema_rejects_broken_entities(component_validator: Draft7Validator) -> None:
+    """The vendored schema really validates: known-bad entities are refused."""
+    good = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "svc", "links": [{"url": "https://x.example"}], "labels": {"tier": "3"}},
+        "spec": {"type": "service", "lifecycle": "experimental", "owner": "group:team"},
+    }
+    assert backstage_problems(good, component_validator) == []
+    no_owner = json.loads(json.dumps(good))
+    del no_owner["spec"]["owner"]
+    numeric_label = json.loads(json.dumps(good))
+    numeric_label["metadata"]["labels"]["tier"] = 3
+    bad_name = json.loads(json.dumps(good))
+    bad_name["metadata"]["name"] = "my service"
+    link_without_url = json.loads(json.dumps(good))
+    link_without_url["metadata"]["links"] = [{"title": "Runbook"}]
+    for broken in (no_owner, numeric_label, bad_name, link_without_url):
+        assert backstage_problems(broken, component_validator), broken
+
+
+def test_template_version_annotation_without_a_git_template(
+    tmp_path: Path, component_validator: Draft7Validator
+) -> None:
+    """A template copied from a plain folder has no `_commit`: the annotation says so."""
+    src = tmp_path / "template-src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "site", "__pycache__"))
+    project = render(tmp_path / "out", {"project_name": "No Git"}, src=src)
+    assert "_commit" not in answers(project)
+    entity = yaml.safe_load((project / "catalog-info.yaml").read_text(encoding="utf-8"))
+    assert entity["metadata"]["annotations"]["slipway.dev/template-version"] == "unversioned"
+    assert backstage_problems(entity, component_validator) == []
+
+
+# ---- runbook, alerts, model card, SLO page --------------------------------------------------
+
+
+def slugify(heading: str) -> str:
+    return re.sub(r"\s+", "-", re.sub(r"[^\w\s-]", "", heading.strip().lower()))
+
+
+def test_runbook_has_one_section_per_alert(project: Path) -> None:
+    pkg = package(project)
+    text = (project / "docs" / "runbook.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+?)\s*$", text, flags=re.M)
+    sections = {h for h in headings if ALERT_HEADING.fullmatch(h)}
+    catalog = run_in(
+        project,
+        f"import json; from {pkg}.ops.alerts import ALERTS; "
+        "print(json.dumps([a.name for a in ALERTS]))",
+    )
+    assert sorted(sections) == sorted(catalog)
+    anchors = {slugify(h) for h in headings}
+    for name in catalog:
+        assert name.lower() in anchors
+    for target in re.findall(r"\]\(#([^)]+)\)", text):
+        assert target in anchors, f"runbook links to missing #{target}"
+    assert f"{pkg} rollback" in text and "rollout undo" in text
+
+
+def test_runbook_escalates_to_the_oncall_contact(project: Path) -> None:
+    contact = answers(project)["oncall_contact"]
+    text = (project / "docs" / "runbook.md").read_text(encoding="utf-8")
+    expected = f"<{contact}>" if contact.startswith("https://") else f"(mailto:{contact})"
+    escalation = text.split("## Escalation", 1)[1]
+    assert expected in escalation
+    assert answers(project)["owner_team"] in escalation
+
+
+def test_model_card_skeleton_has_every_generated_block(project: Path) -> None:
+    pkg = package(project)
+    blocks = run_in(project, f"import json; from {pkg}.model_card import BLOCKS; print(json.dumps(BLOCKS))")
+    card = (project / "docs" / "model-card.md").read_text(encoding="utf-8")
+    for name in blocks:
+        assert f"<!-- model-card:begin {name} -->" in card and f"<!-- model-card:end {name} -->" in card
+    assert f"uv run {pkg} model-card" in card
+    for heading in ("## Intended use", "## Out-of-scope uses", "## Limitations", "## Owner"):
+        assert heading in card
+
+
+def test_slo_page_carries_the_answered_objectives(project: Path) -> None:
+    pkg = package(project)
+    data = answers(project)
+    page = run_in(
+        project,
+        f"import json, yaml; from {pkg}.ops.slo_doc import render_slo_doc; "
+        "print(json.dumps(render_slo_doc(yaml.safe_load(open('slo.yaml')))))",
+    )
+    assert f"≤ {data['latency_p95_ms']} ms" in page
+    assert f"({data['max_error_rate'] * 100:g}%)" in page
+    assert f"{data['quality_metric']} " in page and f"{data['quality_threshold']:g}" in page
+    assert f"${data['cost_ceiling_per_1k']:g} per 1,000 predictions" in page
+    for alert in ("LatencySLOBurnRate", "ErrorRateSLOBreach", "CostPerPredictionAboveCeiling"):
+        assert alert in page
