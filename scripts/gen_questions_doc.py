@@ -43,7 +43,7 @@ def load_questions(path: Path = COPIER_YML) -> dict[str, dict[str, Any]]:
 
 def _rules(validator: str) -> list[str]:
     """The human sentences of a validator: its messages without Jinja tags and the echoed value."""
-    text = re.sub(r"\{%-?.*?-?%\}", "\n", validator, flags=re.S)
+    text = re.sub(r"\{%-?.*?-?%\}", "\n", validator, flags=re.DOTALL)
     rules = []
     for line in text.splitlines():
         line = re.sub(r"[;,]\s*got\s+\S.*$", "", line.strip())
@@ -101,9 +101,12 @@ def render(questions: dict[str, dict[str, Any]] | None = None) -> str:
         "<!-- GENERATED from copier.yml by scripts/gen_questions_doc.py: do not edit by hand. -->",
         "# Questions reference",
         "",
-        "What `copier copy` asks, in order. Every answer is validated before a file is written; "
-        "`--defaults` takes the defaults below, `--data name=value` sets one answer. The answers are "
-        "stored in the generated repo's `.copier-answers.yml` and reused by `copier update`.",
+        (
+            "What `copier copy` asks, in order. Every answer is validated before a file is "
+            "written; `--defaults` takes the defaults below, `--data name=value` sets one answer. "
+            "The answers are stored in the generated repo's `.copier-answers.yml` and reused by "
+            "`copier update`."
+        ),
         "",
         "| question | type | default | help |",
         "|---|---|---|---|",

@@ -35,7 +35,10 @@ def main(argv: list[str]) -> int:
         work = Path(tmp)
         packed = subprocess.run(
             ["npm", "pack", f"@backstage/catalog-model@{version}", "--silent"],
-            cwd=work, capture_output=True, text=True, check=True,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()[-1]
         with tarfile.open(work / packed) as archive:
             archive.extractall(work, filter="data")
@@ -43,9 +46,13 @@ def main(argv: list[str]) -> int:
         OUT.mkdir(parents=True, exist_ok=True)
         for name in SCHEMAS:
             module = dist / f"{name}.schema.json.cjs.js"
-            script = f"process.stdout.write(JSON.stringify(require({json.dumps(str(module))}).default))"
+            script = (
+                f"process.stdout.write(JSON.stringify(require({json.dumps(str(module))}).default))"
+            )
             schema = json.loads(
-                subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout
+                subprocess.run(
+                    ["node", "-e", script], capture_output=True, text=True, check=True
+                ).stdout
             )
             target = OUT / f"{Path(name).name}.schema.json"
             target.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")

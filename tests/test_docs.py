@@ -63,7 +63,8 @@ def test_questions_reference_is_generated_from_copier_yml() -> None:
 def test_questions_reference_lists_every_question() -> None:
     settings = copier_settings()
     questions = [
-        k for k, v in settings.items()
+        k
+        for k, v in settings.items()
         if not k.startswith("_") and not (isinstance(v, dict) and v.get("when") is False)
     ]
     page = (ROOT / "docs" / "questions.md").read_text(encoding="utf-8")
@@ -82,7 +83,7 @@ def test_questions_reference_detects_drift(tmp_path: Path) -> None:
 
 def test_ownership_map_team_rows_match_skip_if_exists() -> None:
     page = (ROOT / "docs" / "ownership.md").read_text(encoding="utf-8")
-    team = set(re.findall(r"^\| `([^`]+)` \| team \|", page, flags=re.M))
+    team = set(re.findall(r"^\| `([^`]+)` \| team \|", page, flags=re.MULTILINE))
     skip = set(copier_settings()["_skip_if_exists"])
     assert team == skip, (
         f"docs/ownership.md team rows {sorted(team)} != copier.yml _skip_if_exists {sorted(skip)}"
@@ -92,10 +93,15 @@ def test_ownership_map_team_rows_match_skip_if_exists() -> None:
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    built = {p.relative_to(tmp_path / "site").as_posix() for p in (tmp_path / "site").rglob("*.html")}
+    built = {
+        p.relative_to(tmp_path / "site").as_posix() for p in (tmp_path / "site").rglob("*.html")
+    }
     for page in (ROOT / "docs").glob("*.md"):
         expected = "index.html" if page.stem == "index" else f"{page.stem}/index.html"
         assert expected in built, page.name

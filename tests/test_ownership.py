@@ -64,8 +64,14 @@ ALERT_HEADING = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z0-9][A-Za-z0-9]*)+")
 
 def render(dst: Path, data: dict[str, Any], src: Path = ROOT) -> Path:
     run_copy(
-        str(src), dst, data=data, defaults=True, unsafe=True, skip_tasks=True,
-        vcs_ref="HEAD" if (src / ".git").exists() else None, quiet=True,
+        str(src),
+        dst,
+        data=data,
+        defaults=True,
+        unsafe=True,
+        skip_tasks=True,
+        vcs_ref="HEAD" if (src / ".git").exists() else None,
+        quiet=True,
     )
     return dst
 
@@ -86,8 +92,12 @@ def package(project: Path) -> str:
 def run_in(project: Path, code: str) -> Any:
     """Run `code` against the rendered package in a fresh interpreter; returns its JSON output."""
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=project, env={"PYTHONPATH": str(project / "src")},
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        cwd=project,
+        env={"PYTHONPATH": str(project / "src")},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout)
 
@@ -227,7 +237,11 @@ def test_backstage_schema_rejects_broken_entities(component_validator: Draft7Val
     good = {
         "apiVersion": "backstage.io/v1alpha1",
         "kind": "Component",
-        "metadata": {"name": "svc", "links": [{"url": "https://x.example"}], "labels": {"tier": "3"}},
+        "metadata": {
+            "name": "svc",
+            "links": [{"url": "https://x.example"}],
+            "labels": {"tier": "3"},
+        },
         "spec": {"type": "service", "lifecycle": "experimental", "owner": "group:team"},
     }
     assert backstage_problems(good, component_validator) == []
@@ -248,7 +262,9 @@ def test_template_version_annotation_without_a_git_template(
 ) -> None:
     """A template copied from a plain folder has no `_commit`: the annotation says so."""
     src = tmp_path / "template-src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "site", "__pycache__"))
+    shutil.copytree(
+        ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "site", "__pycache__")
+    )
     project = render(tmp_path / "out", {"project_name": "No Git"}, src=src)
     assert "_commit" not in answers(project)
     entity = yaml.safe_load((project / "catalog-info.yaml").read_text(encoding="utf-8"))
@@ -266,7 +282,7 @@ def slugify(heading: str) -> str:
 def test_runbook_has_one_section_per_alert(project: Path) -> None:
     pkg = package(project)
     text = (project / "docs" / "runbook.md").read_text(encoding="utf-8")
-    headings = re.findall(r"^## (.+?)\s*$", text, flags=re.M)
+    headings = re.findall(r"^## (.+?)\s*$", text, flags=re.MULTILINE)
     sections = {h for h in headings if ALERT_HEADING.fullmatch(h)}
     catalog = run_in(
         project,
@@ -293,10 +309,15 @@ def test_runbook_escalates_to_the_oncall_contact(project: Path) -> None:
 
 def test_model_card_skeleton_has_every_generated_block(project: Path) -> None:
     pkg = package(project)
-    blocks = run_in(project, f"import json; from {pkg}.model_card import BLOCKS; print(json.dumps(BLOCKS))")
+    blocks = run_in(
+        project, f"import json; from {pkg}.model_card import BLOCKS; print(json.dumps(BLOCKS))"
+    )
     card = (project / "docs" / "model-card.md").read_text(encoding="utf-8")
     for name in blocks:
-        assert f"<!-- model-card:begin {name} -->" in card and f"<!-- model-card:end {name} -->" in card
+        assert (
+            f"<!-- model-card:begin {name} -->" in card
+            and f"<!-- model-card:end {name} -->" in card
+        )
     assert f"uv run {pkg} model-card" in card
     for heading in ("## Intended use", "## Out-of-scope uses", "## Limitations", "## Owner"):
         assert heading in card
