@@ -48,8 +48,9 @@ def write_lockfile(project: Path) -> bool:
     if result.returncode != 0:
         last = "\n    ".join(result.stderr.strip().splitlines()[-5:])
         say(
-            "could not write uv.lock (offline, or the package index is unreachable?). The repo is "
-            f"usable; run `uv lock` or `make setup` once the index is reachable.\n    {last}"
+            "`uv lock` failed, so uv.lock was not written (offline, index unreachable, or no "
+            "matching Python?). The repo is usable: run `make setup` once fixed. uv said:"
+            f"\n    {last}"
         )
         return False
     return True
@@ -85,7 +86,7 @@ def main() -> int:
     if not version:
         answers = project / ".copier-answers.yml"
         version = next(
-            (line.split(":", 1)[1].strip() for line in answers.read_text().splitlines() if line.startswith("_commit:")),
+            (line.split(":", 1)[1].strip().strip("'\"") for line in answers.read_text().splitlines() if line.startswith("_commit:")),
             "unversioned",
         ) if answers.exists() else "unversioned"
     write_lockfile(project)

@@ -47,6 +47,7 @@ class Predictor:
     def parse(self, body: bytes) -> tuple[np.ndarray, bool]:
         """Body -> (feature matrix in contract order, was it a batch); 422 or 413 on bad input."""
         limits = self.slo.guardrails
+        prefix: tuple[str | int, ...] = ("body",)
         if len(body) > limits.max_body_bytes:
             raise PayloadTooLarge(
                 f"request body is {len(body)} bytes; the limit is {limits.max_body_bytes}"
@@ -72,11 +73,11 @@ class Predictor:
                     raise RequestValidationError(
                         [{"type": "too_short", "loc": ("body", "records"), "msg": "records must not be empty", "input": []}]
                     )
+                prefix = ("body", "records")
                 rows = self._many.validate_python(records)
-                prefix: tuple[str | int, ...] = ("body", "records")
             else:
-                rows = [self._one.validate_python(payload)]
                 prefix = ("body",)
+                rows = [self._one.validate_python(payload)]
         except ValidationError as error:
             raise RequestValidationError(
                 [{**e, "loc": (*prefix, *e["loc"])} for e in error.errors(include_url=False)]
