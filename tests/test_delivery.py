@@ -63,7 +63,14 @@ class Tools:
         command = [str(a) for a in args]
         command[0] = str(self.bin / command[0]) if (self.bin / command[0]).exists() else command[0]
         result = subprocess.run(
-            command, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=300
+            command,
+            check=False,
+            cwd=cwd,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if check and result.returncode:
             pytest.fail(
