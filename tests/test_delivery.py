@@ -240,6 +240,65 @@ def test_gitlab_ci_validates_against_the_gitlab_schema(
     assert "rollback prod" in "\n".join(prod["after_script"])
 
 
+def test_gitlab_job_scripts_are_shellcheck_clean(rendered: Path, tools: Tools) -> None:
+    if answers(rendered)["ci_provider"] != "gitlab":
+        pytest.skip("GitHub project: actionlint runs shellcheck on its run: steps")
+    config = yaml.safe_load((rendered / ".gitlab-ci.yml").read_text())
+    default = config.get("default", {})
+    checked = 0
+    for name, job in config.items():
+        if not isinstance(job, dict) or not {"script", "before_script"} & set(job):
+            continue
+        lines = [
+            *job.get("before_script", default.get("before_script", [])),
+            *job.get("script", []),
+            *job.get("after_script", []),
+        ]
+        result = tools.run(
+            "shellcheck", "-s", "bash", "-", stdin="set -eo pipefail\n" + "\n".join(lines) + "\n"
+        )
+        assert result.returncode == 0, f"job {name}:\n{result.stdout}"
+        checked += 1
+    assert checked >= 8
+
+
+def cli_commands(project: Path) -> set[str]:
+    tree = ast.parse((package_dir(project) / "cli.py").read_text())
+    for node in ast.walk(tree):
+        target = getattr(node, "target", None) or next(iter(getattr(node, "targets", [])), None)
+        if isinstance(target, ast.Name) and target.id == "COMMANDS":
+            assert isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict)
+            return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    raise AssertionError("cli.py has no COMMANDS table")
+
+
+def test_pipelines_call_only_commands_that_exist(rendered: Path) -> None:
+    """Every `make X` and `<pkg> X` the pipelines and deploy.sh run is a real target/subcommand."""
+    package = answers(rendered)["package_name"]
+    makefile = (rendered / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w-]*):", makefile, re.MULTILINE))
+    commands = cli_commands(rendered)
+    sources = [*github_workflows(rendered), rendered / "deploy" / "deploy.sh"]
+    if (rendered / ".gitlab-ci.yml").exists():
+        sources.append(rendered / ".gitlab-ci.yml")
+    used_make, used_cli = set(), set()
+    for source in sources:
+        text = source.read_text()
+        used_make |= set(re.findall(r"\bmake ([a-z][\w-]*)", text))
+        pattern = rf'(?:"\$PACKAGE"|\b{package}) ([a-z][\w-]*)'
+        used_cli |= set(re.findall(pattern, text))
+    assert used_cli | used_make >= {
+        "train",
+        "evaluate",
+        "export",
+        "promote",
+        "rollback",
+        "loadtest",
+    }
+    assert used_make <= targets, f"missing Makefile targets: {used_make - targets}"
+    assert used_cli <= commands, f"missing CLI subcommands: {used_cli - commands}"
+
+
 # ------------------------------------------------------------------------------ Kubernetes --
 
 
