@@ -74,6 +74,7 @@ def train(settings: Settings) -> TrainResult:
         logged = mlflow.sklearn.log_model(
             pipeline,
             name="model",
+            serialization_format="skops",  # what serving/model_loader.py reads, without pickle
             signature=infer_signature(features[:5], pipeline.predict(features[:5])),
             # Stated, not inferred: inference shells out to the package manager (seconds per run).
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],

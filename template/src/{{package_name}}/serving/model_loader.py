@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..drift import ReferenceProfile
 
 METADATA_FILE = "slipway-model.json"
@@ -24,13 +26,41 @@ class LoadedModel:
     data_hash: str = ""
 
 
-def load_model_dir(path: Path) -> LoadedModel:
-    import mlflow.sklearn  # deferred: importing MLflow costs a second and only start-up needs it
+# Only these may be instantiated from a model file: a file asking for anything else is refused.
+TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def load_pipeline(path: Path) -> Any:
+    """The fitted scikit-learn pipeline of an MLflow model folder, read with skops (no pickle).
+
+    Reads the file directly rather than through mlflow.sklearn, so the runtime image needs
+    neither MLflow's training stack nor pandas.
+    """
+    import skops.io  # deferred: only start-up loads a model
+
+    flavor = yaml.safe_load((path / "MLmodel").read_text(encoding="utf-8"))["flavors"]["sklearn"]
+    if flavor.get("serialization_format") != "skops":
+        raise ModelLoadError(
+            f"{path}: serialization_format {flavor.get('serialization_format')!r} is not served; "
+            "log models with serialization_format='skops'"
+        )
+    model_file = path / flavor["pickled_model"]
+    untrusted = skops.io.get_untrusted_types(file=model_file)
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise ModelLoadError(f"{model_file}: refusing to load untrusted types {refused}")
+    return skops.io.load(model_file, trusted=untrusted)
+
+
+def load_model_dir(path: Path) -> LoadedModel:
     metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
     reference_file = path / REFERENCE_DIR / REFERENCE_FILE
     return LoadedModel(
-        pipeline=mlflow.sklearn.load_model(str(path)),
+        pipeline=load_pipeline(path),
         name=metadata["name"],
         version=str(metadata["version"]),
         alias=metadata["alias"],

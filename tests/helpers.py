@@ -1,0 +1,65 @@
+"""Shared helpers of the template's test suite: rendering, example answers, running commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSWERS_DIR = Path(__file__).parent / "answers"
+
+
+def example_answers(name: str = "default", **overrides: Any) -> dict[str, Any]:
+    """One of the canonical answer sets in tests/answers/, with overrides."""
+    data: dict[str, Any] = yaml.safe_load((ANSWERS_DIR / f"{name}.yml").read_text())
+    return {**data, **overrides}
+
+
+def render(
+    dst: Path,
+    data: dict[str, Any] | None = None,
+    *,
+    src: Path | str = ROOT,
+    skip_tasks: bool = True,
+    vcs_ref: str | None = None,
+    **kwargs: Any,
+) -> Path:
+    """`copier copy` of the template (the working tree, uncommitted changes included)."""
+    from copier import run_copy
+
+    run_copy(
+        str(src),
+        str(dst),
+        data=data if data is not None else example_answers(),
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        skip_tasks=skip_tasks,
+        vcs_ref=vcs_ref,
+        **kwargs,
+    )
+    return dst
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """Environment for uv/make in generated projects: never download a Python."""
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "PYTHONDONTWRITEBYTECODE": "1", **extra}
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def run(args: list[str], cwd: Path, timeout: float = 900, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, raise with its output so the test report says why."""
+    result = subprocess.run(
+        args, cwd=cwd, env=tool_env(**extra_env), capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode} in {cwd}\n"
+            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
+        )
+    return result
