@@ -284,7 +284,7 @@ def test_pipelines_call_only_commands_that_exist(rendered: Path) -> None:
     used_make, used_cli = set(), set()
     for source in sources:
         text = source.read_text()
-        used_make |= set(re.findall(r"\bmake ([a-z][\w-]*)", text))
+        used_make |= set(re.findall(r"^\s*(?:run:\s*|-\s*)?make ([a-z][\w-]*)", text, re.MULTILINE))
         pattern = rf'(?:"\$PACKAGE"|\b{package}) ([a-z][\w-]*)'
         used_cli |= set(re.findall(pattern, text))
     assert used_cli | used_make >= {
