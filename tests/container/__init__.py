@@ -1,0 +1,253 @@
+"""Image builders for the template's tests: a Docker engine when one answers, otherwise the
+daemonless buildah/podman path set up by .ci/container-setup.sh (docs/image.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SETUP_SCRIPT = REPO / ".ci" / "container-setup.sh"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+class NoBuilder(Exception):
+    """No image builder is available and none could be installed (the message says why)."""
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(c) for c in cmd],
+        check=False,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} exited {result.returncode}\n"
+            f"--- stdout (tail)\n{result.stdout[-4000:]}\n--- stderr (tail)\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+@dataclass
+class Builder:
+    """One container engine: `kind` is "docker" or "podman" (podman builds through buildah)."""
+
+    kind: str
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def cli(self) -> str:
+        return self.kind
+
+    def _run(self, *args: str | os.PathLike[str], timeout: float = 600, check: bool = True):
+        return run([self.cli, *args], env=self.env, timeout=timeout, check=check)
+
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        target: str | None = None,
+        secrets: dict[str, Path] | None = None,
+        build_args: dict[str, str] | None = None,
+        no_cache: bool = False,
+        timeout: float = 1200,
+    ) -> float:
+        """Build `context` into `tag`; returns the wall-clock seconds."""
+        args: list[str] = ["build", "-t", tag]
+        if self.kind == "podman":
+            # The OCI format silently drops HEALTHCHECK; the store has no registry to pull from.
+            args += ["--format", "docker", "--pull=never", "--layers"]
+        for sid, src in (secrets or {}).items():
+            args += ["--secret", f"id={sid},src={src}"]
+        for key, value in (build_args or {}).items():
+            args += ["--build-arg", f"{key}={value}"]
+        if target:
+            args += ["--target", target]
+        if no_cache:
+            args.append("--no-cache")
+        start = time.monotonic()
+        self._run(*args, str(context), timeout=timeout)
+        return time.monotonic() - start
+
+    def inspect(self, image: str) -> dict:
+        return json.loads(self._run("image", "inspect", image).stdout)[0]
+
+    def layers(self, image: str) -> list[str]:
+        return list(self.inspect(image)["RootFS"]["Layers"])
+
+    def size(self, image: str) -> int:
+        return int(self.inspect(image)["Size"])
+
+    def remove_image(self, *images: str) -> None:
+        for image in images:
+            self._run("rmi", "-f", image, check=False, timeout=120)
+
+    def run_detached(self, image: str, name: str, host_port: int, *extra: str) -> None:
+        self._run("run", "-d", "--name", name, "-p", f"127.0.0.1:{host_port}:8000", *extra, image)
+
+    def exec(self, name: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self._run("exec", name, *cmd, timeout=timeout, check=False)
+
+    def healthcheck(self, name: str) -> subprocess.CompletedProcess[str]:
+        """Run the image's own HEALTHCHECK command once, as the engine would."""
+        if self.kind == "podman":
+            return self._run("healthcheck", "run", name, check=False, timeout=60)
+        # Docker has no "run it now": execute the configured test command in the container.
+        test = self.inspect_container(name)["Config"]["Healthcheck"]["Test"]
+        cmd = test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
+        return self.exec(name, *cmd)
+
+    def inspect_container(self, name: str) -> dict:
+        return json.loads(self._run("container", "inspect", name).stdout)[0]
+
+    def logs(self, name: str) -> str:
+        result = self._run("logs", name, check=False, timeout=60)
+        return "\n".join(
+            line
+            for line in (result.stdout + result.stderr).splitlines()
+            if "systemd" not in line  # podman's noise when no systemd runs healthcheck timers
+        )
+
+    def remove_container(self, name: str) -> None:
+        self._run("rm", "-f", "-t", "2", name, check=False, timeout=120)
+
+    def prune(self) -> None:
+        self._run("image", "prune", "-f", check=False, timeout=300)
+
+    def save(self, image: str, dest: Path) -> None:
+        fmt = ["--format", "docker-archive"] if self.kind == "podman" else []
+        self._run("save", *fmt, "-o", str(dest), image, timeout=600)
+
+
+def _docker_engine() -> Builder | None:
+    if not shutil.which("docker"):
+        return None
+    env = dict(os.environ, DOCKER_BUILDKIT="1")  # RUN --mount needs BuildKit
+    try:
+        ok = run(["docker", "info"], env=env, timeout=20, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    return Builder("docker", env) if ok else None
+
+
+def _podman(python_versions: Sequence[str]) -> Builder:
+    if not SETUP_SCRIPT.exists():
+        raise NoBuilder(f"{SETUP_SCRIPT} is missing")
+    can_install = os.geteuid() == 0 and shutil.which("apt-get") is not None
+    have_tools = all(shutil.which(t) for t in ("buildah", "podman", "runc"))
+    if not have_tools and not can_install:
+        raise NoBuilder(
+            "no Docker engine answers `docker info`, buildah/podman/runc are not installed, and "
+            "they cannot be installed here (needs root and apt-get)"
+        )
+    result = run(["bash", str(SETUP_SCRIPT), *python_versions], timeout=900, check=False)
+    if result.returncode != 0:
+        raise NoBuilder(f".ci/container-setup.sh failed:\n{result.stderr[-3000:]}")
+    env = dict(os.environ)
+    for line in result.stdout.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value
+    return Builder("podman", env)
+
+
+def find_builder(python_versions: Sequence[str] = ("3.12",)) -> Builder:
+    """A running Docker engine, else podman/buildah (installed and configured on demand, with a
+    local stand-in `python:<ver>-slim` when no registry is reachable). Raises NoBuilder."""
+    if os.environ.get("SLIPWAY_IMAGE_BUILDER") != "podman":
+        docker = _docker_engine()
+        if docker is not None:
+            return docker
+    return _podman(python_versions)
+
+
+def ca_bundle_with_canary(dest: Path, canary: str) -> Path:
+    """The host's CA bundle (needed behind the TLS-intercepting proxy) plus a marker line that
+    must never show up in an image layer. PEM readers ignore text between certificates."""
+    base = HOST_CA_BUNDLE.read_text() if HOST_CA_BUNDLE.exists() else ""
+    dest.write_text(f"# {canary}\n{base}")
+    return dest
+
+
+@dataclass
+class LayerScan:
+    """What the saved image (every layer, plus config and history) contains."""
+
+    paths: set[str]
+    found: dict[str, list[str]]  # needle -> "layer:path" (or "config") where it occurs
+    compressed_bytes: int
+
+
+def _layers(archive: tarfile.TarFile) -> Iterator[tuple[str, int, tarfile.TarFile]]:
+    """Each layer of a docker-archive: (name, gzip-compressed size, opened layer tar)."""
+    for member in archive.getmembers():
+        if not (member.isfile() and member.name.endswith(".tar")):
+            continue
+        fileobj = archive.extractfile(member)
+        assert fileobj is not None
+        gz = zlib.compressobj(6, zlib.DEFLATED, 31)
+        compressed = 0
+        while chunk := fileobj.read(1 << 20):
+            compressed += len(gz.compress(chunk))
+        compressed += len(gz.flush())
+        fileobj.seek(0)
+        with tarfile.open(fileobj=fileobj, mode="r:") as layer:
+            yield member.name, compressed, layer
+
+
+def scan_image(builder: Builder, image: str, needles: Sequence[str], workdir: Path) -> LayerScan:
+    """Save the image and look through every file of every layer (a file deleted by a later layer
+    still ships in the earlier one) for the needles; also measure the gzip-compressed layer size
+    (what a registry stores and a node pulls)."""
+    saved = workdir / "image.tar"
+    builder.save(image, saved)
+    encoded = [(n, n.encode()) for n in needles]
+    found: dict[str, list[str]] = {n: [] for n in needles}
+    paths: set[str] = set()
+    compressed = 0
+    try:
+        with tarfile.open(saved) as archive:
+            for member in archive.getmembers():
+                if member.isfile() and member.name.endswith(".json"):
+                    blob = archive.extractfile(member).read()  # type: ignore[union-attr]
+                    for needle, raw in encoded:
+                        if raw in blob:
+                            found[needle].append(f"config:{member.name}")
+            for layer_name, layer_compressed, layer in _layers(archive):
+                compressed += layer_compressed
+                for entry in layer:
+                    path = "/" + entry.name.removeprefix("./").lstrip("/")
+                    paths.add(path)
+                    for needle, raw in encoded:
+                        if raw in path.encode():
+                            found[needle].append(f"{layer_name}:{path}")
+                    if not entry.isfile():
+                        continue
+                    data = layer.extractfile(entry).read()  # type: ignore[union-attr]
+                    for needle, raw in encoded:
+                        if raw in data:
+                            found[needle].append(f"{layer_name}:{path}")
+    finally:
+        saved.unlink(missing_ok=True)
+    return LayerScan(paths=paths, found=found, compressed_bytes=compressed)
