@@ -1,9 +1,10 @@
 """Load test against a running service, judged by slo.yaml (p95 latency and error rate).
 
 A closed-loop async client: `concurrency` workers send POST /predict requests built from the golden
-set until `requests` have been answered. Latency is measured at the client, so it includes the
-network, as a user sees it. Exit status 1 when an objective is breached: the CD pipeline runs this
-against staging and production and rolls back on failure.
+set until `requests` have been answered (size --concurrency to the load one pod must carry: each
+in-flight request queues behind the others on a busy worker). Latency is measured at the client,
+so it includes the network, as a user sees it. Exit status 1 when an objective is breached: the CD
+pipeline runs this against staging and production and rolls back on failure.
 
     <pkg> loadtest --url http://127.0.0.1:8000        (or: make loadtest URL=...)
 """
@@ -87,7 +88,7 @@ async def run_load(
     payloads: Sequence[bytes],
     *,
     requests: int = 500,
-    concurrency: int = 8,
+    concurrency: int = 4,
     timeout_s: float = 10.0,
     warmup: int = 5,
 ) -> LoadResult:
@@ -210,7 +211,7 @@ def markdown(result: LoadResult, slo: SLO, found: list[str]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the service")
     parser.add_argument("--requests", type=int, default=500, help="measured requests")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--batch-size", type=int, default=1, help="records per request")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured requests first")
