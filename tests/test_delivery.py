@@ -147,8 +147,11 @@ def github_workflows(project: Path) -> list[Path]:
 
 def test_each_provider_gets_only_its_own_pipeline(rendered: Path) -> None:
     provider = answers(rendered)["ci_provider"]
-    names = {p.name for p in github_workflows(rendered)} if provider == "github" else set()
-    assert names == ({"ci.yml", "cd.yml", "retrain.yml"} if provider == "github" else set())
+    names = {p.name for p in github_workflows(rendered)}
+    if provider == "github":
+        assert names >= {"ci.yml", "cd.yml", "retrain.yml"}
+    else:
+        assert not (rendered / ".github").exists()
     assert (rendered / ".gitlab-ci.yml").exists() == (provider == "gitlab")
 
 
