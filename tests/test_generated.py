@@ -1,0 +1,101 @@
+"""Slow: a generated repo, installed in a fresh venv, passes its own checks and serves its champion."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import GeneratedProject
+from helpers import run, tool_env
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def golden_record(project: Path) -> dict[str, float]:
+    with (project / "data" / "golden.csv").open() as handle:
+        row = next(csv.DictReader(handle))
+    row.pop("target")
+    return {k: float(v) for k, v in row.items()}
+
+
+def http(method: str, url: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+@pytest.mark.parametrize("answers", ["default", "regression-gitlab"])
+def test_generated_repo_passes_its_own_checks(
+    generated_project: Callable[[str], GeneratedProject], answers: str
+) -> None:
+    project = generated_project(answers)
+    started = time.perf_counter()
+    result = run(["make", "check"], project.path, timeout=1800)
+    print(f"{answers}: make check took {time.perf_counter() - started:.0f}s\n{result.stdout[-800:]}")
+
+
+@pytest.mark.parametrize("answers", ["default", "regression-gitlab"])
+def test_the_champion_is_served_over_http(
+    generated_project: Callable[[str], GeneratedProject], answers: str
+) -> None:
+    project = generated_project(answers)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(project.path / ".venv" / "bin" / project.package), "serve", "--port", str(port)],
+        cwd=project.path,
+        env=tool_env(OTEL_TRACES_EXPORTER="none"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                status, _ = http("GET", f"{base}/readyz")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, f"server exited: {server.stderr.read() if server.stderr else ''}"
+            assert time.monotonic() < deadline, "service not ready within 120 s"
+            time.sleep(0.5)
+
+        status, body = http("POST", f"{base}/predict", golden_record(project.path))
+        assert status == 200, body
+        model = body["model"]
+        assert isinstance(model, dict) and model["alias"] == "champion"
+        champion = project.cli("export", "--alias", "champion", "--out", str(project.path / "reports" / "served"))
+        assert f"version {model['version']} (champion)" in champion
+        (prediction,) = body["predictions"]  # type: ignore[misc]
+        if project.answers["model_task"] == "classification":
+            assert prediction["outcome"] in {"predicted", "abstain"}
+        else:
+            assert isinstance(prediction["value"], float)
+
+        status, body = http("POST", f"{base}/predict", {"records": [{"nope": 1}]})
+        assert status == 422 and body["detail"]
+        status, version = http("GET", f"{base}/version")
+        assert status == 200 and version["model_alias"] == "champion"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
