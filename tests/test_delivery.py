@@ -25,9 +25,12 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import example_answers, render
 
 REPO = Path(__file__).resolve().parents[1]
-PROVIDERS = ["github", "gitlab"]
+# One answer set per ci_provider choice (default = GitHub + classification, the other GitLab +
+# regression), so every provider renders and every check runs on both.
+ANSWER_SETS = ["default", "regression-gitlab"]
 OVERLAYS = ["staging", "prod", "prod-canary"]
 IMAGE = "registry.example.com/team/svc@sha256:" + "ab" * 32
 
@@ -109,22 +112,11 @@ def tools() -> Tools:
     return Tools(venv / "bin", venv / "bin" / "python")
 
 
-@pytest.fixture(scope="session", params=PROVIDERS)
+@pytest.fixture(scope="session", params=ANSWER_SETS)
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from copier import run_copy
-
-    dst = tmp_path_factory.mktemp(f"delivery-{request.param}")
-    run_copy(
-        str(REPO),
-        dst,
-        data={"ci_provider": request.param},
-        defaults=True,
-        unsafe=True,
-        skip_tasks=True,
-        vcs_ref="HEAD",
-        quiet=True,
+    return render(
+        tmp_path_factory.mktemp(f"delivery-{request.param}"), example_answers(request.param)
     )
-    return dst
 
 
 def answers(project: Path) -> dict[str, Any]:
@@ -143,6 +135,17 @@ USES = re.compile(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", re.MULTILINE)
 
 def github_workflows(project: Path) -> list[Path]:
     return sorted((project / ".github" / "workflows").glob("*.yml"))
+
+
+def test_every_ci_provider_choice_is_covered() -> None:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!include", lambda loader, node: None)
+    documents = yaml.load_all((REPO / "copier.yml").read_text(), Loader=Loader)
+    questions = {k: v for doc in documents if isinstance(doc, dict) for k, v in doc.items()}
+    choices = set(questions["ci_provider"]["choices"].values())
+    assert {example_answers(name)["ci_provider"] for name in ANSWER_SETS} == choices
 
 
 def test_each_provider_gets_only_its_own_pipeline(rendered: Path) -> None:
