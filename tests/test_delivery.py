@@ -461,11 +461,15 @@ def test_probes_and_port_match_the_service(rendered: Path, tools: Tools) -> None
         assert probe["port"] in (port, "http")
     service = only(docs, "Service")
     assert service["spec"]["ports"][0]["targetPort"] in (port, "http")
-    monitor = only(docs, "ServiceMonitor")
-    assert monitor["spec"]["endpoints"][0]["path"] in paths
-    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
     expose = re.search(r"^EXPOSE\s+(\d+)", (rendered / "Dockerfile").read_text(), re.MULTILINE)
     assert expose and int(expose.group(1)) == port
+
+
+def test_servicemonitor_scrapes_what_the_service_serves(rendered: Path, tools: Tools) -> None:
+    docs = render_overlay(rendered, tools, "prod")
+    endpoint = only(docs, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["port"] == only(docs, "Service")["spec"]["ports"][0]["name"]
+    assert endpoint["path"] in served_paths(rendered), "the service must serve /metrics"
 
 
 def test_pods_are_locked_down(rendered: Path, tools: Tools) -> None:
