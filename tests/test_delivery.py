@@ -461,6 +461,8 @@ def test_probes_and_port_match_the_service(rendered: Path, tools: Tools) -> None
         assert probe["port"] in (port, "http")
     service = only(docs, "Service")
     assert service["spec"]["ports"][0]["targetPort"] in (port, "http")
+    # deploy.sh verify port-forwards "http" on both the Service and a Deployment's pod.
+    assert service["spec"]["ports"][0]["name"] == "http" and "http" in named
     expose = re.search(r"^EXPOSE\s+(\d+)", (rendered / "Dockerfile").read_text(), re.MULTILINE)
     assert expose and int(expose.group(1)) == port
 
