@@ -284,12 +284,15 @@ def test_runbook_has_one_section_per_alert(project: Path) -> None:
     text = (project / "docs" / "runbook.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (.+?)\s*$", text, flags=re.MULTILINE)
     sections = {h for h in headings if ALERT_HEADING.fullmatch(h)}
-    catalog = run_in(
+    severities = run_in(
         project,
         f"import json; from {pkg}.ops.alerts import ALERTS; "
-        "print(json.dumps([a.name for a in ALERTS]))",
+        "print(json.dumps({a.name: a.severity for a in ALERTS}))",
     )
-    assert sorted(sections) == sorted(catalog)
+    catalog = sorted(severities)
+    assert sorted(sections) == catalog
+    written = dict(re.findall(r"^## (\w+)\s+Severity: \*\*(\w+)\*\*", text, flags=re.MULTILINE))
+    assert written == severities, "runbook severities differ from the alert catalog"
     anchors = {slugify(h) for h in headings}
     for name in catalog:
         assert name.lower() in anchors
