@@ -54,7 +54,9 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
             {
                 "name": "no_regression_vs_champion",
                 "passed": True,
-                "detail": "no champion yet" if champion_info is None else "candidate is the champion",
+                "detail": "no champion yet"
+                if champion_info is None
+                else "candidate is the champion",
             }
         )
     else:
@@ -108,7 +110,11 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
     registry.record_eval(
         candidate.version,
         passed,
-        {"metric": quality.metric, "value": round(value, 6), "golden_sha256": report["dataset"]["sha256"]},
+        {
+            "metric": quality.metric,
+            "value": round(value, 6),
+            "golden_sha256": report["dataset"]["sha256"],
+        },
     )
     version = registry.version(candidate.version)
     if version.run_id:
@@ -170,6 +176,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {value:.4f} | {'' if other is None else f'{other:.4f}'} |")
     lines += ["", "| check | result | detail |", "|---|---|---|"]
     for check in report["checks"]:
-        lines.append(f"| {check['name']} | {'pass' if check['passed'] else 'FAIL'} | {check['detail']} |")
+        lines.append(
+            f"| {check['name']} | {'pass' if check['passed'] else 'FAIL'} | {check['detail']} |"
+        )
     lines += ["", f"![plot]({report['plot']})", ""]
     return "\n".join(lines)

@@ -57,14 +57,15 @@ class RangeGuard:
                         int(row),
                         feature.name,
                         "not_allowed",
-                        f"{values[row]:g} is not one of the allowed values {list(feature.allowed or ())}",
+                        f"{values[row]:g} is not one of the allowed values "
+                        f"{list(feature.allowed or ())}",
                     )
                 )
         return violations
 
 
 def abstain_mask(probabilities: np.ndarray, min_confidence: float | None) -> np.ndarray:
-    """True where the top-class probability is below the threshold: answer `abstain`, not a guess."""
+    """True where the top-class probability is below the threshold: `abstain`, not a guess."""
     if min_confidence is None:
         return np.zeros(len(probabilities), dtype=bool)
     return np.asarray(probabilities.max(axis=1) < min_confidence)

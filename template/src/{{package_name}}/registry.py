@@ -1,7 +1,8 @@
 """The model registry: a thin layer over the real MLflow client.
 
-Embedded default: a sqlite store and an artefact folder inside the repo. Remote: MLFLOW_TRACKING_URI.
-Aliases: `challenger` (set by train) and `champion` (set by promote, gated on a passing eval report).
+Embedded default: a sqlite store and an artefact folder inside the repo; remote: the
+MLFLOW_TRACKING_URI. Aliases: `challenger` (set by train) and `champion` (set by promote,
+gated on a passing eval report).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class VersionInfo:
 
 
 class Registry:
-    def __init__(self, tracking_uri: str, model_name: str, artifact_root: Path | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str, model_name: str, artifact_root: Path | None = None
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.artifact_root = artifact_root
@@ -52,7 +55,7 @@ class Registry:
 
     # -- experiments and registration -------------------------------------------------------
     def experiment_id(self) -> str:
-        """The experiment of this model, created on first use (local artefacts go in artifact_root)."""
+        """This model's experiment, created on first use (local artefacts go to artifact_root)."""
         existing = self.client.get_experiment_by_name(self.model_name)
         if existing is not None:
             return str(existing.experiment_id)
@@ -140,7 +143,10 @@ class Registry:
         self.set_alias(CHAMPION, version)
         self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(history))
         self.client.set_model_version_tag(
-            self.model_name, version, "slipway.promoted_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self.model_name,
+            version,
+            "slipway.promoted_at",
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         return candidate
 
@@ -160,7 +166,7 @@ class Registry:
 
     # -- loading ---------------------------------------------------------------------------------
     def export(self, alias: str, out_dir: Path) -> VersionInfo:
-        """Write the aliased version (model, drift reference, metadata) to a self-contained folder."""
+        """Write the aliased version (model, drift reference, metadata) to a standalone folder."""
         info = self.get_alias(alias)
         if info is None:
             raise RegistryError(f"no '{alias}' version of {self.model_name} in {self.tracking_uri}")

@@ -1,4 +1,4 @@
-"""Typed view of slo.yaml, the definition of done. Everything that needs a threshold reads it here."""
+"""Typed view of slo.yaml, the definition of done: everything that needs a threshold reads it."""
 
 from __future__ import annotations
 

@@ -53,7 +53,9 @@ def train(settings: Settings) -> TrainResult:
     features, target = load_dataset(settings.train_path, contract)
     pipeline = build_pipeline()
     pipeline.fit(features, target)
-    metrics = {f"train_{k}": v for k, v in score(slo.model_task, pipeline, features, target).items()}
+    metrics = {
+        f"train_{k}": v for k, v in score(slo.model_task, pipeline, features, target).items()
+    }
 
     registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
     mlflow.set_tracking_uri(settings.tracking_uri)

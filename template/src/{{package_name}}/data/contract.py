@@ -96,16 +96,14 @@ class DataContract:
             if nulls and not feature.nullable:
                 problems.append(f"{feature.name}: {nulls} null value(s) in a non-nullable column")
             values = column.dropna()
-            if not np.issubdtype(values.dtype, np.number):
+            if values.dtype.kind not in "biuf":
                 problems.append(f"{feature.name}: expected numbers, found dtype {values.dtype}")
                 continue
             if feature.min is not None and (low := int((values < feature.min).sum())):
                 problems.append(f"{feature.name}: {low} value(s) below the minimum {feature.min}")
             if feature.max is not None and (high := int((values > feature.max).sum())):
                 problems.append(f"{feature.name}: {high} value(s) above the maximum {feature.max}")
-            if feature.allowed is not None and (
-                odd := int((~values.isin(feature.allowed)).sum())
-            ):
+            if feature.allowed is not None and (odd := int((~values.isin(feature.allowed)).sum())):
                 problems.append(
                     f"{feature.name}: {odd} value(s) not in the allowed set {list(feature.allowed)}"
                 )

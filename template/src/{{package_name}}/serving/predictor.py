@@ -56,13 +56,27 @@ class Predictor:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise RequestValidationError(
-                [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {error}", "input": None}]
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body",),
+                        "msg": f"invalid JSON: {error}",
+                        "input": None,
+                    }
+                ]
             ) from error
         try:
             if isinstance(payload, dict) and "records" in payload:
                 if set(payload) != {"records"}:
                     raise RequestValidationError(
-                        [{"type": "extra_forbidden", "loc": ("body",), "msg": "only 'records' is allowed beside a batch", "input": None}]
+                        [
+                            {
+                                "type": "extra_forbidden",
+                                "loc": ("body",),
+                                "msg": "only 'records' is allowed beside a batch",
+                                "input": None,
+                            }
+                        ]
                     )
                 records = payload["records"]
                 if isinstance(records, list) and len(records) > limits.max_batch_size:
@@ -71,7 +85,14 @@ class Predictor:
                     )
                 if isinstance(records, list) and not records:
                     raise RequestValidationError(
-                        [{"type": "too_short", "loc": ("body", "records"), "msg": "records must not be empty", "input": []}]
+                        [
+                            {
+                                "type": "too_short",
+                                "loc": ("body", "records"),
+                                "msg": "records must not be empty",
+                                "input": [],
+                            }
+                        ]
                     )
                 prefix = ("body", "records")
                 rows = self._many.validate_python(records)
@@ -95,7 +116,9 @@ class Predictor:
             if self.slo.guardrails.out_of_range == "reject":
                 return PredictionBatch([], violations)
             for violation in violations:
-                flags.setdefault(violation.row, []).append(f"{violation.feature}: {violation.message}")
+                flags.setdefault(violation.row, []).append(
+                    f"{violation.feature}: {violation.message}"
+                )
         if self.slo.model_task == "classification":
             return PredictionBatch(self._classify(model, features, flags))
         values = model.pipeline.predict(features)
@@ -121,8 +144,13 @@ class Predictor:
         for i in range(len(features)):
             if abstain[i]:
                 predictions.append(
-                    {"outcome": "abstain", "label": None, "label_name": None,
-                     "confidence": float(confidence[i]), "flags": flags.get(i, [])}
+                    {
+                        "outcome": "abstain",
+                        "label": None,
+                        "label_name": None,
+                        "confidence": float(confidence[i]),
+                        "flags": flags.get(i, []),
+                    }
                 )
                 continue
             label = int(labels[i])

@@ -17,9 +17,7 @@ def record_model(contract: DataContract) -> type[BaseModel]:
     for feature in contract.features:
         kind: Any = StrictNumber | None if feature.nullable else StrictNumber
         fields[feature.name] = (kind, Field(default=None) if feature.nullable else ...)
-    return create_model(
-        "Record", __config__=ConfigDict(extra="forbid", frozen=True), **fields
-    )
+    return create_model("Record", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
 
 class ModelRef(BaseModel):
