@@ -103,8 +103,8 @@ class Builder:
         for image in images:
             self._run("rmi", "-f", image, check=False, timeout=120)
 
-    def run_detached(self, image: str, name: str, host_port: int, *extra: str) -> None:
-        self._run("run", "-d", "--name", name, "-p", f"127.0.0.1:{host_port}:8000", *extra, image)
+    def run_detached(self, image: str, name: str, *options: str) -> None:
+        self._run("run", "-d", "--name", name, *options, image)
 
     def exec(self, name: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return self._run("exec", name, *cmd, timeout=timeout, check=False)
