@@ -78,7 +78,16 @@ def render(dst: Path, data: dict[str, Any], src: Path = ROOT) -> Path:
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(tmp_path_factory.mktemp(request.param), SCENARIOS[request.param])
+    dst = render(tmp_path_factory.mktemp(request.param), SCENARIOS[request.param])
+    # The copy task that generates alerts, dashboard and docs/slo.md (skipped above: it is the
+    # only task these checks need, and it needs nothing installed).
+    subprocess.run(
+        [sys.executable, str(ROOT / "hooks" / "render_ops.py"), package(dst)],
+        cwd=dst,
+        check=True,
+        capture_output=True,
+    )
+    return dst
 
 
 def answers(project: Path) -> dict[str, Any]:
@@ -226,10 +235,9 @@ def test_catalog_info_is_a_valid_backstage_component(
     assert links["Repository"].startswith(host)
     for title in ("Runbook", "SLO", "Model card", "Dashboard (Grafana JSON)"):
         assert links[title].startswith(links["Repository"] + "/"), title
-    for title in ("Runbook", "SLO", "Model card"):
+    for title in ("Runbook", "SLO", "Model card", "Dashboard (Grafana JSON)"):
         target = re.sub(r"^.*/blob/main/", "", links[title])
-        assert target.startswith("docs/") and target.endswith(".md"), links[title]
-    assert (project / "docs/runbook.md").is_file() and (project / "docs/model-card.md").is_file()
+        assert (project / target).is_file(), f"catalog link {title} -> missing {target}"
 
 
 def test_backstage_schema_rejects_broken_entities(component_validator: Draft7Validator) -> None:
@@ -299,6 +307,38 @@ def test_runbook_has_one_section_per_alert(project: Path) -> None:
     for target in re.findall(r"\]\(#([^)]+)\)", text):
         assert target in anchors, f"runbook links to missing #{target}"
     assert f"{pkg} rollback" in text and "rollout undo" in text
+
+
+def test_alert_rules_link_to_the_runbook_sections(project: Path) -> None:
+    """The rendered rules' runbook_url is the catalog's Runbook link plus the section anchor."""
+    rules = yaml.safe_load((project / "observability/prometheus/alerts.yml").read_text())
+    entity = yaml.safe_load((project / "catalog-info.yaml").read_text(encoding="utf-8"))
+    runbook = next(x["url"] for x in entity["metadata"]["links"] if x["title"] == "Runbook")
+    text = (project / "docs" / "runbook.md").read_text(encoding="utf-8")
+    anchors = {slugify(h) for h in re.findall(r"^## (.+?)\s*$", text, flags=re.MULTILINE)}
+    names = []
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            names.append(rule["alert"])
+            assert rule["annotations"]["runbook_url"] == f"{runbook}#{rule['alert'].lower()}"
+            assert rule["alert"].lower() in anchors
+    assert sorted(names) == sorted(
+        {
+            h
+            for h in re.findall(r"^## (\w+)$", text, flags=re.MULTILINE)
+            if ALERT_HEADING.fullmatch(h)
+        }
+    )
+
+
+def test_slo_page_is_rendered_at_copy_time(project: Path) -> None:
+    page = (project / "docs" / "slo.md").read_text(encoding="utf-8")
+    expected = run_in(
+        project,
+        f"import json, yaml; from {package(project)}.ops.slo_doc import render_slo_doc; "
+        "print(json.dumps(render_slo_doc(yaml.safe_load(open('slo.yaml')))))",
+    )
+    assert page == expected
 
 
 def test_runbook_escalates_to_the_oncall_contact(project: Path) -> None:
