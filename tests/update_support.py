@@ -1,0 +1,144 @@
+"""Releases in a temporary clone, and `copier update` as a team runs it (tests/test_update.py, test_fleet.py).
+
+CI clones main without tags, so `template_clone` makes its own: a `git clone` of this repository
+with the working tree (uncommitted changes included) committed on top, the recorded releases
+(tests/update/releases.yml) tagged at their real commits, and that new commit tagged as the next
+release.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from helpers import ROOT
+
+RELEASES_FILE = Path(__file__).parent / "update" / "releases.yml"
+GIT_ID = ["-c", "user.name=slipway-tests", "-c", "user.email=tests@slipway.invalid"]
+CONFLICT_MARKER = re.compile(rb"^(<{7} |>{7} |={7}$)", re.MULTILINE)
+
+
+def releases() -> dict[str, str]:
+    """Recorded releases, oldest first: tag -> full commit SHA."""
+    data: dict[str, str] = yaml.safe_load(RELEASES_FILE.read_text())
+    return dict(sorted(data.items(), key=lambda item: _version(item[0])))
+
+
+def _version(tag: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in tag.lstrip("v").split("."))
+
+
+def previous_release() -> str:
+    return list(releases())[-1]
+
+
+def next_release() -> str:
+    """The tag the working tree gets: the newest release with its minor version bumped."""
+    major, minor, _ = _version(previous_release())
+    return f"v{major}.{minor + 1}.0"
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    result = subprocess.run(
+        ["git", *GIT_ID, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if check and result.returncode:
+        raise AssertionError(f"git {' '.join(args)} in {cwd}: {result.stderr}{result.stdout}")
+    return result.stdout
+
+
+def make_template_clone(dst: Path) -> Path:
+    """Clone this repo, commit the working tree on top and tag every release plus the next one."""
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(dst)], check=True)
+    for tag, sha in releases().items():
+        if subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=dst).returncode:
+            raise AssertionError(
+                f"release {tag} ({sha}) is not in this clone's history: the update tests need "
+                "the full history of main (`git fetch --unshallow`)"
+            )
+        git(dst, "tag", "--force", tag, sha)
+    # The working tree as it is now (tracked changes, new files, deletions; .gitignore honoured).
+    git(dst, f"--work-tree={ROOT}", "add", "--all")
+    git(dst, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", "working tree")
+    git(dst, "reset", "--quiet", "--hard")
+    git(dst, "tag", "--force", next_release())
+    return dst
+
+
+def commit_all(project: Path, message: str) -> None:
+    """What the copy task does (`git init` + first commit), or a team committing its edits."""
+    if not (project / ".git").exists():
+        git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
+
+
+def copier_update(
+    project: Path,
+    *,
+    vcs_ref: str | None = None,
+    skip_tasks: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`copier update` exactly as the scheduled workflow runs it (CLI, no prompts)."""
+    args = [sys.executable, "-m", "copier", "update", "--defaults", "--trust"]
+    args += ["--conflict", "inline"]
+    if skip_tasks:
+        args.append("--skip-tasks")
+    if vcs_ref:
+        args += ["--vcs-ref", vcs_ref]
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", **(extra_env or {})}
+    result = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode:
+        raise AssertionError(f"copier update failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def answers(project: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return data
+
+
+def tree(project: Path) -> dict[str, bytes]:
+    """Every file of a generated repo except git's and copier's bookkeeping."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project)
+        if rel.parts[0] == ".git" or path.is_dir():
+            continue
+        content = path.read_bytes()
+        if rel.as_posix() == ".copier-answers.yml":
+            content = re.sub(rb"(?m)^_(commit|src_path):.*\n", b"", content)
+        files[rel.as_posix()] = content
+    return files
+
+
+def diff_r(left: Path, right: Path) -> str:
+    """`diff -r` of two generated repos, ignoring .git and the answers' _commit/_src_path."""
+    a, b = tree(left), tree(right)
+    lines = [f"only in {left.name}: {p}" for p in sorted(a.keys() - b.keys())]
+    lines += [f"only in {right.name}: {p}" for p in sorted(b.keys() - a.keys())]
+    for path in sorted(a.keys() & b.keys()):
+        if a[path] != b[path]:
+            result = subprocess.run(
+                ["diff", "-u", str(left / path), str(right / path)], capture_output=True, text=True
+            )
+            lines.append(result.stdout[:3000] or f"differs: {path}")
+    return "\n".join(lines)
+
+
+def conflicted_files(project: Path) -> list[str]:
+    """Files with inline conflict markers, and .rej files (what a reviewer must resolve)."""
+    found = []
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project)
+        if rel.parts[0] == ".git" or not path.is_file():
+            continue
+        if path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_bytes()):
+            found.append(rel.as_posix())
+    return found
