@@ -82,10 +82,17 @@ make_rootfs() {
 # CPython for the stand-in: the machine's own build (pyenv) copied to /usr/local, trimmed the
 # way the official image is (no test suite, idle, tkinter, static lib; only pip in site-packages).
 find_cpython() {
-  local ver="$1" exe
-  for exe in "$(pyenv root 2>/dev/null)/versions/$ver"*/bin/python"$ver" \
-             /usr/local/bin/python"$ver" /usr/bin/python"$ver"; do
-    [ -x "$exe" ] && { readlink -f "$(dirname "$exe")/.."; return 0; }
+  # A self-contained CPython prefix (pyenv, GitHub's tool cache, /usr/local); not a distro
+  # python under /usr, whose stdlib and pip are split across directories.
+  local ver="$1" exe prefix
+  for exe in "$(pyenv root 2>/dev/null || echo /nonexistent)/versions/$ver"*/bin/python"$ver" \
+             "${RUNNER_TOOL_CACHE:-/opt/hostedtoolcache}/Python/$ver"*/x64/bin/python"$ver" \
+             /usr/local/bin/python"$ver" "$(command -v python"$ver" || true)"; do
+    [ -x "$exe" ] || continue
+    prefix="$("$exe" -c 'import sys; print(sys.base_prefix)' 2>/dev/null)" || continue
+    [ "$prefix" != /usr ] && [ -f "$prefix/lib/python$ver/os.py" ] \
+      && ls "$prefix/lib/python$ver/site-packages"/pip >/dev/null 2>&1 \
+      && { echo "$prefix"; return 0; }
   done
   return 1
 }
