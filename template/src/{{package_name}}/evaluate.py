@@ -16,7 +16,7 @@ import numpy as np
 from .config import PROJECT_ROOT, Settings
 from .data.contract import DataContract
 from .data.loaders import data_hash, load_dataset
-from .metrics import score
+from .quality import score
 from .registry import CHALLENGER, CHAMPION, Registry, RegistryError
 from .slo import SLO, load_slo
 

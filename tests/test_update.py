@@ -1,0 +1,329 @@
+"""`copier update` from the previous release (a real earlier commit of this repo) to the working tree.
+
+Releases are tagged in a temporary clone (tests/update_support.py). Fast cases skip copier's tasks
+where they do not matter (migrations still run: copier runs them even with --skip-tasks); the
+copy task's own checks, and the slow case, run the tasks as a team does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, example_answers, render, run
+from update_support import (
+    answers,
+    commit_all,
+    conflicted_files,
+    copier_update,
+    diff_r,
+    git,
+    make_template_clone,
+    next_release,
+    previous_release,
+    tree,
+)
+
+PREVIOUS = previous_release()
+NEXT = next_release()
+MIGRATION_FROM = "v0.1.0"  # the quality-module move ships in v0.2.0: start before it
+ANSWER_SETS = ["default", "regression-gitlab"]
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template_clone(tmp_path_factory.mktemp("template") / "slipway")
+
+
+@pytest.fixture(scope="session")
+def fresh(template: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Fresh renders (no tasks) of a release, per answer set, cached for the session."""
+    cache: dict[tuple[str, str], Path] = {}
+
+    def make(tag: str, name: str = "default") -> Path:
+        if (tag, name) not in cache:
+            dst = tmp_path_factory.mktemp(f"fresh-{tag}-{name}") / "repo"
+            cache[tag, name] = render(dst, example_answers(name), src=template, vcs_ref=tag)
+        return cache[tag, name]
+
+    return make
+
+
+def copy_release(template: Path, dst: Path, tag: str = PREVIOUS, name: str = "default") -> Path:
+    """A team's repo as the copy task leaves it (rendered at `tag`, first commit), tasks skipped."""
+    render(dst, example_answers(name), src=template, vcs_ref=tag)
+    commit_all(dst, f"Initial commit from the slipway template ({tag})")
+    return dst
+
+
+def changed_lines(old: Path, new: Path) -> dict[str, list[int]]:
+    """Per file in both releases: 0-based line numbers of `old` that the next release changes."""
+    changed = {}
+    for rel, content in tree(old).items():
+        target = new / rel
+        if not target.is_file() or rel == ".copier-answers.yml":
+            continue
+        a = content.decode(errors="replace").splitlines(keepends=True)
+        b = target.read_text(errors="replace").splitlines(keepends=True)
+        lines = []
+        for op, i1, i2, _, _ in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if op != "equal":
+                lines += list(range(i1, max(i2, i1 + 1)))
+        if lines:
+            changed[rel] = lines
+    return changed
+
+
+def platform_python_files(project: Path) -> list[str]:
+    package = answers(project)["package_name"]
+    return sorted(
+        p.relative_to(project).as_posix()
+        for p in (project / "src" / package).rglob("*.py")
+        if p.name not in {"model.py", "_template.py", "__init__.py"}
+    )
+
+
+def test_releases_are_real_commits_of_this_repo(template: Path) -> None:
+    assert git(template, "rev-list", "-n1", PREVIOUS).strip() != git(template, "rev-parse", NEXT)
+    assert git(template, "describe", "--tags", "--exact-match", NEXT).strip() == NEXT
+    # The previous release is an ancestor of the working tree's commit, on main's history.
+    git(template, "merge-base", "--is-ancestor", PREVIOUS, NEXT)
+
+
+# 1 -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_update_without_edits_equals_a_fresh_copy(
+    template: Path, tmp_path: Path, name: str
+) -> None:
+    """With the tasks, as a team runs it: the copy task's lock is skipped on both sides."""
+    env = {"SLIPWAY_SKIP_LOCK": "1"}
+    old = tmp_path / "team"
+    new = tmp_path / "fresh"
+    for dst, tag in ((old, PREVIOUS), (new, NEXT)):
+        run(
+            [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", tag,
+             "--data-file", str(ROOT / "tests" / "answers" / f"{name}.yml"), str(template), str(dst)],
+            cwd=tmp_path,
+            **env,
+        )
+    assert answers(old)["_commit"] == PREVIOUS
+    copier_update(old, skip_tasks=False, extra_env=env)
+    assert answers(old)["_commit"] == NEXT
+    assert diff_r(old, new) == ""
+
+
+# 2 -----------------------------------------------------------------------------------------------
+def test_team_edits_and_unrelated_platform_edits_survive(
+    template: Path, fresh, tmp_path: Path
+) -> None:
+    project = copy_release(template, tmp_path / "team")
+    new = fresh(NEXT)
+    package = answers(project)["package_name"]
+    # Team-owned files: whatever the team wrote stays, even where the template changed them.
+    team_edits = {
+        "slo.yaml": "# the team's own objectives\n",
+        f"src/{package}/model.py": "\n# team: our own pipeline tweaks\n",
+        "tests/test_model.py": "\n\ndef test_team_specific() -> None:\n    assert True\n",
+        "data/golden.csv": "",
+    }
+    for rel, extra in team_edits.items():
+        path = project / rel
+        path.write_text(path.read_text() + extra)
+    golden = project / "data" / "golden.csv"
+    golden.write_text("".join(golden.read_text().splitlines(keepends=True)[:-5]))  # fewer rows
+    team_after = {rel: (project / rel).read_bytes() for rel in team_edits}
+    # Platform-owned files: a comment line far (>= 8 lines) from everything the release changes,
+    # in a file the release changes and in one it does not.
+    changed = changed_lines(project, new)
+    edited = {}
+    for rel in platform_python_files(project):
+        lines = (project / rel).read_text().splitlines(keepends=True)
+        near = set()
+        for n in changed.get(rel, []):
+            near.update(range(n - 8, n + 9))
+        spots = [i for i in range(12, len(lines)) if i not in near and lines[i - 1].strip() == ""]
+        kind = "changed" if rel in changed else "unchanged"
+        if spots and kind not in edited.values() and (new / rel).exists():
+            note = f"# team note in a platform file ({kind} by the release)\n"
+            lines.insert(spots[len(spots) // 2], note)
+            (project / rel).write_text("".join(lines))
+            edited[rel] = kind
+    assert set(edited.values()) == {"changed", "unchanged"}, edited
+    commit_all(project, "team edits")
+
+    copier_update(project)
+
+    assert conflicted_files(project) == []
+    for rel, content in team_after.items():
+        assert (project / rel).read_bytes() == content, f"{rel}: the team's version was replaced"
+    for rel, kind in edited.items():
+        text = (project / rel).read_text()
+        note = f"# team note in a platform file ({kind} by the release)\n"
+        assert note in text, f"{rel}: the team's line was lost"
+        assert text.replace(note, "", 1) == (new / rel).read_text(), (
+            f"{rel}: the release's changes were not applied around the team's line"
+        )
+
+
+# 3 -----------------------------------------------------------------------------------------------
+def test_edit_next_to_a_changed_line_is_a_reported_conflict(
+    template: Path, fresh, tmp_path: Path
+) -> None:
+    project = copy_release(template, tmp_path / "team")
+    new = fresh(NEXT)
+    changed = changed_lines(project, new)
+    rel = next(
+        (r for r in platform_python_files(project) if r in changed and (new / r).exists()), None
+    )
+    assert rel, "the next release changes no platform module: nothing to conflict with"
+    path = project / rel
+    lines = path.read_text().splitlines(keepends=True)
+    target = next(n for n in changed[rel] if n < len(lines) and lines[n].strip())
+    team_line = "# team: tuned this for our traffic\n"
+    lines[target] = team_line  # the team rewrote exactly the line the release rewrites
+    path.write_text("".join(lines))
+    commit_all(project, "team edit on a line the template changes")
+
+    copier_update(project)
+
+    assert team_line in path.read_text(), "the team's edit was silently dropped"
+    assert rel in conflicted_files(project)
+    listed = subprocess.run(
+        [sys.executable, "scripts/list_conflicts.py"], cwd=project, capture_output=True, text=True
+    )
+    assert listed.returncode == 1, listed.stdout + listed.stderr
+    assert rel in listed.stdout
+    markdown = subprocess.run(
+        [sys.executable, "scripts/list_conflicts.py", "--markdown"],
+        cwd=project, capture_output=True, text=True,
+    )
+    assert f"`{rel}`" in markdown.stdout and markdown.returncode == 1
+    # Resolved (the team keeps the release's version): the lister is clean again.
+    shutil.copy(new / rel, path)
+    for rej in project.rglob("*.rej"):
+        rej.unlink()
+    clean = subprocess.run([sys.executable, "scripts/list_conflicts.py"], cwd=project)
+    assert clean.returncode == 0
+
+
+# 4 -----------------------------------------------------------------------------------------------
+def test_deleted_platform_files_stay_deleted(template: Path, fresh, tmp_path: Path) -> None:
+    project = copy_release(template, tmp_path / "team")
+    new = fresh(NEXT)
+    changed = changed_lines(project, new)
+    candidates = [r for r in platform_python_files(project) if (new / r).exists()]
+    deleted = [
+        next(r for r in candidates if r in changed),
+        next(r for r in candidates if r not in changed),
+        "docs/delivery.md" if (project / "docs/delivery.md").exists() else "Dockerfile",
+    ]
+    for rel in deleted:
+        (project / rel).unlink()
+    commit_all(project, "we do not need these")
+
+    copier_update(project)
+
+    for rel in deleted:
+        assert not (project / rel).exists(), f"{rel} came back"
+    assert conflicted_files(project) == []
+
+
+# 5 -----------------------------------------------------------------------------------------------
+def quality_paths(project: Path) -> tuple[Path, Path]:
+    package_dir = project / "src" / answers(project)["package_name"]
+    return package_dir / "metrics.py", package_dir / "quality.py"
+
+
+def test_the_quality_module_migration_moves_the_file(
+    template: Path, fresh, tmp_path: Path
+) -> None:
+    """v0.2.0 renamed src/<pkg>/metrics.py to quality.py: no edits -> exactly a fresh copy."""
+    project = copy_release(template, tmp_path / "team", tag=MIGRATION_FROM)
+    old, new_path = quality_paths(project)
+    assert old.exists() and not new_path.exists()
+
+    result = copier_update(project)
+
+    assert not old.exists()
+    assert new_path.exists()
+    assert "slipway migration: moved" in result.stderr
+    assert diff_r(project, fresh(NEXT)) == ""
+    assert not (project / ".git" / "slipway-migrations").exists()
+
+
+def test_the_migration_keeps_the_team_edits_of_the_moved_module(
+    template: Path, fresh, tmp_path: Path
+) -> None:
+    project = copy_release(template, tmp_path / "team", tag=MIGRATION_FROM)
+    old, new_path = quality_paths(project)
+    team_function = '\n\ndef lift(a: float, b: float) -> float:\n    """Team metric."""\n    return a / b\n'
+    old.write_text(old.read_text() + team_function)
+    commit_all(project, "team metric")
+
+    copier_update(project)
+
+    assert not old.exists()
+    text = new_path.read_text()
+    assert team_function in text, "the team's edit did not move with the file"
+    fresh_text = (fresh(NEXT) / new_path.relative_to(project)).read_text()
+    assert text.replace(team_function, "") == fresh_text
+    assert conflicted_files(project) == []
+
+
+def test_the_migration_respects_a_deleted_module(template: Path, tmp_path: Path) -> None:
+    project = copy_release(template, tmp_path / "team", tag=MIGRATION_FROM)
+    old, new_path = quality_paths(project)
+    old.unlink()
+    commit_all(project, "we score elsewhere")
+
+    copier_update(project)
+
+    assert not old.exists() and not new_path.exists()
+
+
+# 6 -----------------------------------------------------------------------------------------------
+def test_copy_only_tasks_do_not_run_again(template: Path, tmp_path: Path) -> None:
+    project = tmp_path / "team"
+    env = {**os.environ, "SLIPWAY_SKIP_LOCK": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    copy = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", PREVIOUS,
+         str(template), str(project)],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    # The detector works: at copy time the copy task ran and said so.
+    assert "post_copy.py" in copy.stderr and "not writing uv.lock" in copy.stderr
+    first = git(project, "rev-parse", "HEAD").strip()
+    assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
+
+    update = copier_update(project, skip_tasks=False, extra_env={"SLIPWAY_SKIP_LOCK": "1"})
+
+    running = [line for line in update.stderr.splitlines() if "Running task" in line]
+    assert any("render_ops.py" in line for line in running), update.stderr  # tasks did run
+    assert not any("post_copy.py" in line for line in running), update.stderr
+    assert "not writing uv.lock" not in update.stderr
+    assert git(project, "rev-parse", "HEAD").strip() == first, "the update made a commit"
+    assert not (project / "uv.lock").exists()
+
+
+# 7 -----------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_updated_repo_passes_its_own_checks(template: Path, tmp_path: Path) -> None:
+    """As the scheduled workflow does it: update, re-lock, then the repo's own lint and tests."""
+    project = tmp_path / "team"
+    run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", PREVIOUS,
+         str(template), str(project)],
+        cwd=tmp_path,
+    )
+    assert (project / "uv.lock").exists()
+    copier_update(project, skip_tasks=False)
+    assert conflicted_files(project) == []
+    run([sys.executable, "-m", "uv", "lock"], project, timeout=900)
+    run(["make", "setup"], project, timeout=1200)
+    run(["make", "lint"], project, timeout=600)
+    run(["make", "test"], project, timeout=1800)
