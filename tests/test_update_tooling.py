@@ -27,7 +27,9 @@ COPIER_PIN = re.search(r'"copier==([^"]+)"', (ROOT / "pyproject.toml").read_text
 
 @pytest.fixture(scope="session", params=["default", "regression-gitlab"])
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(tmp_path_factory.mktemp(f"tooling-{request.param}"), example_answers(request.param))
+    return render(
+        tmp_path_factory.mktemp(f"tooling-{request.param}"), example_answers(request.param)
+    )
 
 
 def frozen_hooks_version(config: dict) -> tuple[str, str]:
@@ -48,18 +50,26 @@ def precommit_bin() -> Path:
         uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
         assert uv, "uv (test group) installs pre-commit"
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-        subprocess.run([uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)],
-                       check=True, env=env)
-        subprocess.run([uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *packages],
-                       check=True, env=env)
+        subprocess.run(
+            [uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)],
+            check=True,
+            env=env,
+        )
+        subprocess.run(
+            [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *packages],
+            check=True,
+            env=env,
+        )
         (venv / ".complete").touch()
     return venv / "bin"
 
 
 def test_copier_in_the_update_jobs_is_the_tested_version(project: Path) -> None:
     assert COPIER_PIN
-    for path in [*project.glob(".github/workflows/template-update.yml"),
-                 *project.glob(".gitlab/template-update.gitlab-ci.yml")]:
+    for path in [
+        *project.glob(".github/workflows/template-update.yml"),
+        *project.glob(".gitlab/template-update.gitlab-ci.yml"),
+    ]:
         text = path.read_text()
         assert f'COPIER_VERSION: "{COPIER_PIN.group(1)}"' in text, path
         assert "copier check-update --output-format json" in text
@@ -91,7 +101,8 @@ def test_each_provider_gets_its_own_update_job(project: Path) -> None:
 
 
 def test_gitlab_update_job_passes_the_schema_and_shellcheck(
-    project: Path, tools: Tools  # noqa: F811
+    project: Path,
+    tools: Tools,  # noqa: F811
 ) -> None:
     job_file = project / ".gitlab/template-update.gitlab-ci.yml"
     if not job_file.exists():
@@ -107,7 +118,9 @@ def test_pre_commit_config_is_valid_and_pinned(project: Path, precommit_bin: Pat
     config = project / ".pre-commit-config.yaml"
     result = subprocess.run(
         [precommit_bin / "pre-commit", "validate-config", str(config)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rev, repo = frozen_hooks_version(yaml.safe_load(config.read_text()))
@@ -132,16 +145,22 @@ def test_the_hook_refuses_copier_conflict_markers(
     clean = tmp_path / "clean.py"
     clean.write_text("x = 1\n")
     hook = precommit_bin / "check-merge-conflict"
-    refused = subprocess.run([hook, *args, conflicted.name], cwd=tmp_path, capture_output=True,
-                             text=True)
+    refused = subprocess.run(
+        [hook, *args, conflicted.name], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
     assert refused.returncode == 1 and "app.py:2" in refused.stdout
-    assert subprocess.run([hook, *args, clean.name], cwd=tmp_path).returncode == 0
+    assert subprocess.run([hook, *args, clean.name], cwd=tmp_path, check=False).returncode == 0
     # Without the argument the hook would wave copier's markers through: keep it.
-    assert subprocess.run([hook, conflicted.name], cwd=tmp_path).returncode == 0
+    assert subprocess.run([hook, conflicted.name], cwd=tmp_path, check=False).returncode == 0
     # The local hook (scripts/list_conflicts.py) refuses the same tree.
     shutil.copytree(project / "scripts", tmp_path / "scripts")
     local = next(h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"])
     assert local["entry"] == "python3 scripts/list_conflicts.py"
-    listed = subprocess.run([sys.executable, "scripts/list_conflicts.py"], cwd=tmp_path,
-                            capture_output=True, text=True)
+    listed = subprocess.run(
+        [sys.executable, "scripts/list_conflicts.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert listed.returncode == 1 and "app.py: 1 conflict block(s) at line 2" in listed.stdout

@@ -1,4 +1,4 @@
-"""Releases in a temporary clone, and `copier update` as a team runs it (tests/test_update.py, test_fleet.py).
+"""Releases in a temporary clone, and `copier update` as a team runs it (update and fleet tests).
 
 CI clones main without tags, so `template_clone` makes its own: a `git clone` of this repository
 with the working tree (uncommitted changes included) committed on top, the recorded releases
@@ -8,6 +8,7 @@ release.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -56,7 +57,9 @@ def make_template_clone(dst: Path) -> Path:
     """Clone this repo, commit the working tree on top and tag every release plus the next one."""
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(dst)], check=True)
     for tag, sha in releases().items():
-        if subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=dst).returncode:
+        if subprocess.run(
+            ["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=dst, check=False
+        ).returncode:
             raise AssertionError(
                 f"release {tag} ({sha}) is not in this clone's history: the update tests need "
                 "the full history of main (`git fetch --unshallow`)"
@@ -93,7 +96,9 @@ def copier_update(
     if vcs_ref:
         args += ["--vcs-ref", vcs_ref]
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", **(extra_env or {})}
-    result = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        args, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     if result.returncode:
         raise AssertionError(f"copier update failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -126,7 +131,10 @@ def diff_r(left: Path, right: Path) -> str:
     for path in sorted(a.keys() & b.keys()):
         if a[path] != b[path]:
             result = subprocess.run(
-                ["diff", "-u", str(left / path), str(right / path)], capture_output=True, text=True
+                ["diff", "-u", str(left / path), str(right / path)],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             lines.append(result.stdout[:3000] or f"differs: {path}")
     return "\n".join(lines)
@@ -142,3 +150,30 @@ def conflicted_files(project: Path) -> list[str]:
         if path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_bytes()):
             found.append(rel.as_posix())
     return found
+
+
+def changed_lines(old: Path, new: Path) -> dict[str, list[int]]:
+    """Per file in both releases: 0-based line numbers of `old` that the next release changes."""
+    changed = {}
+    for rel, content in tree(old).items():
+        target = new / rel
+        if not target.is_file() or rel == ".copier-answers.yml":
+            continue
+        a = content.decode(errors="replace").splitlines(keepends=True)
+        b = target.read_text(errors="replace").splitlines(keepends=True)
+        lines = []
+        for op, i1, i2, _, _ in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if op != "equal":
+                lines += list(range(i1, max(i2, i1 + 1)))
+        if lines:
+            changed[rel] = lines
+    return changed
+
+
+def platform_python_files(project: Path) -> list[str]:
+    package = answers(project)["package_name"]
+    return sorted(
+        p.relative_to(project).as_posix()
+        for p in (project / "src" / package).rglob("*.py")
+        if p.name not in {"model.py", "_template.py", "__init__.py"}
+    )

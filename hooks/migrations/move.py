@@ -63,6 +63,7 @@ def previous_release_content(old: str, package: str) -> bytes | None:
         ["git", "show", f"{ref}:{template_source(old, package)}"],
         cwd=TEMPLATE_ROOT,
         capture_output=True,
+        check=False,
     )
     return shown.stdout if shown.returncode == 0 else None
 
@@ -85,7 +86,9 @@ def merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
             path = Path(tmp, name)
             path.write_bytes(content)
             paths.append(str(path))
-        result = subprocess.run(["git", "merge-file", "-p", *LABELS, *paths], capture_output=True)
+        result = subprocess.run(
+            ["git", "merge-file", "-p", *LABELS, *paths], capture_output=True, check=False
+        )
     if result.returncode < 0 or result.returncode > 127:
         raise SystemExit(f"git merge-file failed: {result.stderr.decode()}")
     return result.stdout, result.returncode

@@ -82,7 +82,7 @@ def release_tags(src: str) -> dict[Version, str]:
 def load_answers(repo: Path) -> dict[str, Any]:
     data = yaml.safe_load((repo / ANSWERS_FILE).read_text())
     if not isinstance(data, dict):
-        raise ValueError(f"{ANSWERS_FILE} is not a mapping")
+        raise TypeError(f"{ANSWERS_FILE} is not a mapping")
     return data
 
 
@@ -136,9 +136,11 @@ def check_ownership(repo: Path, answers: dict[str, Any]) -> list[str]:
     else:
         rules = codeowners_rules(codeowners.read_text())
         handles = {h for _, owners in rules for h in owners}
-        problems += [f"CODEOWNERS: malformed owner {h}" for h in sorted(handles) if not (
-            HANDLE.match(h) or re.match(r"^@[A-Za-z0-9-]+$", h) or "@" in h[1:]
-        )]
+        problems += [
+            f"CODEOWNERS: malformed owner {h}"
+            for h in sorted(handles)
+            if not (HANDLE.match(h) or re.match(r"^@[A-Za-z0-9-]+$", h) or "@" in h[1:])
+        ]
         if not any(p == "*" and owner in owners for p, owners in rules):
             problems.append(f"CODEOWNERS: no catch-all rule `*` owned by {owner}")
         if platform and platform not in handles:
@@ -200,8 +202,12 @@ def try_update(repo: Path, src: str, ref: str) -> list[str]:
             answers["_src_path"] = src
             (clone / ANSWERS_FILE).write_text(yaml.safe_dump(answers, sort_keys=False))
             git_id = ["-c", "user.name=fleet", "-c", "user.email=fleet@localhost"]
-            subprocess.run(["git", *git_id, "commit", "-qam", "fleet: template source"],
-                           cwd=clone, check=True, capture_output=True)
+            subprocess.run(
+                ["git", *git_id, "commit", "-qam", "fleet: template source"],
+                cwd=clone,
+                check=True,
+                capture_output=True,
+            )
         result = subprocess.run(command, cwd=clone, capture_output=True, text=True, check=False)
         if result.returncode:
             raise RuntimeError(f"copier update failed: {result.stderr.strip()[-2000:]}")
@@ -219,7 +225,7 @@ def inspect(repo: Path, template: str | None, try_updates: bool = True) -> RepoR
         tags = release_tags(src)
         if not tags:
             raise ValueError(f"the template at {src} has no release tags")
-        latest, latest_tag = next(reversed(tags.items()))
+        latest_tag = tags[max(tags)]
         report.latest_version = latest_tag
         current = parse_version(report.template_version)
         report.releases_behind = (
@@ -234,7 +240,7 @@ def inspect(repo: Path, template: str | None, try_updates: bool = True) -> RepoR
         elif try_updates and report.answers_valid:
             report.conflicted_files = try_update(repo, src, latest_tag)
             report.update_conflicts = bool(report.conflicted_files)
-    except Exception as failure:  # one broken repo must not hide the rest of the fleet
+    except Exception as failure:  # noqa: BLE001  (one broken repo must not hide the fleet)
         report.error = f"{type(failure).__name__}: {failure}"
     return report
 
@@ -252,14 +258,25 @@ def table(reports: list[RepoReport]) -> str:
     rows = []
     for r in reports:
         update = (
-            "?" if r.update_conflicts is None
-            else f"CONFLICTS ({len(r.conflicted_files)})" if r.update_conflicts
-            else "clean" if r.releases_behind else "up to date"
+            "?"
+            if r.update_conflicts is None
+            else f"CONFLICTS ({len(r.conflicted_files)})"
+            if r.update_conflicts
+            else "clean"
+            if r.releases_behind
+            else "up to date"
         )
-        rows.append([
-            r.path, _cell(r.template_version), _cell(r.latest_version), _cell(r.releases_behind),
-            _cell(r.answers_valid), _cell(r.ownership_valid), update,
-        ])
+        rows.append(
+            [
+                r.path,
+                _cell(r.template_version),
+                _cell(r.latest_version),
+                _cell(r.releases_behind),
+                _cell(r.answers_valid),
+                _cell(r.ownership_valid),
+                update,
+            ]
+        )
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -272,7 +289,9 @@ def table(reports: list[RepoReport]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m slipway.fleet", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m slipway.fleet", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("repos", nargs="+", type=Path, help="local clones of generated repos")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
     parser.add_argument("--template", help="template source (default: each repo's _src_path)")
