@@ -225,6 +225,18 @@ def test_deleted_platform_files_stay_deleted(template: Path, fresh, tmp_path: Pa
     assert conflicted_files(project) == []
 
 
+def test_deleted_team_files_come_back(template: Path, tmp_path: Path) -> None:
+    """Copier's rule for `_skip_if_exists` files (documented in docs/updating.md): they are
+    required, so a deleted one is written again; an existing one is never touched."""
+    project = copy_release(template, tmp_path / "team")
+    (project / "tests" / "test_model.py").unlink()
+    commit_all(project, "deleted a team file")
+
+    copier_update(project)
+
+    assert (project / "tests" / "test_model.py").exists()
+
+
 # 5 -----------------------------------------------------------------------------------------------
 def quality_paths(project: Path) -> tuple[Path, Path]:
     package_dir = project / "src" / answers(project)["package_name"]

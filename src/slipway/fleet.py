@@ -65,8 +65,14 @@ def parse_version(ref: str | None) -> Version | None:
 
 def release_tags(src: str) -> dict[Version, str]:
     """Release tags of the template repository (PEP 440, pre-releases excluded)."""
+    try:  # copier's own expansion of gh:/gl: shortcuts (copier is pinned by this project)
+        from copier._vcs import get_repo
+
+        url = get_repo(src) or src
+    except ImportError:
+        url = src
     listed = subprocess.run(
-        ["git", "ls-remote", "--tags", "--refs", src], capture_output=True, text=True, check=False
+        ["git", "ls-remote", "--tags", "--refs", url], capture_output=True, text=True, check=False
     )
     if listed.returncode:
         raise RuntimeError(f"cannot list the template's tags at {src}: {listed.stderr.strip()}")
