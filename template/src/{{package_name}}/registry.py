@@ -65,13 +65,16 @@ class Registry:
             location = self.artifact_root.resolve().as_uri()
         return str(self.client.create_experiment(self.model_name, artifact_location=location))
 
-    def register(self, model_uri: str, run_id: str, tags: dict[str, str]) -> VersionInfo:
+    def register(
+        self, model_uri: str, run_id: str, tags: dict[str, str], model_id: str | None = None
+    ) -> VersionInfo:
         try:
             self.client.get_registered_model(self.model_name)
         except MlflowException:
             self.client.create_registered_model(self.model_name)
         version = self.client.create_model_version(
-            self.model_name, source=model_uri, run_id=run_id, tags=tags
+            # A tracking server requires the logged model's id beside a `models:/m-…` source.
+            self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
         )
         return self.version(str(version.version))
 

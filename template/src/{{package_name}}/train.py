@@ -81,6 +81,6 @@ def train(settings: Settings) -> TrainResult:
             # Stated, not inferred: inference shells out to the package manager (seconds per run).
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],
         )
-        version = registry.register(logged.model_uri, run.info.run_id, tags)
+        version = registry.register(logged.model_uri, run.info.run_id, tags, logged.model_id)
     registry.set_alias(CHALLENGER, version.version)
     return TrainResult(version.version, run.info.run_id, metrics, digest)
