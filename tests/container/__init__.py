@@ -199,21 +199,22 @@ class LayerScan:
     compressed_bytes: int
 
 
-def _layers(archive: tarfile.TarFile) -> Iterator[tuple[str, int, tarfile.TarFile]]:
-    """Each layer of a docker-archive: (name, gzip-compressed size, opened layer tar)."""
-    for member in archive.getmembers():
-        if not (member.isfile() and member.name.endswith(".tar")):
-            continue
-        fileobj = archive.extractfile(member)
-        assert fileobj is not None
+def _layers(
+    archive: tarfile.TarFile, paths: list[str]
+) -> Iterator[tuple[str, int, tarfile.TarFile]]:
+    """Each layer of a saved image: (name, gzip-compressed size, opened layer tar)."""
+    for path in paths:
+        fileobj = archive.extractfile(path)
+        assert fileobj is not None, path
         gz = zlib.compressobj(6, zlib.DEFLATED, 31)
         compressed = 0
         while chunk := fileobj.read(1 << 20):
             compressed += len(gz.compress(chunk))
         compressed += len(gz.flush())
         fileobj.seek(0)
-        with tarfile.open(fileobj=fileobj, mode="r:") as layer:
-            yield member.name, compressed, layer
+        # r:* also reads layers a newer Docker saves compressed (OCI layout blobs)
+        with tarfile.open(fileobj=fileobj, mode="r:*") as layer:
+            yield path, compressed, layer
 
 
 def scan_image(builder: Builder, image: str, needles: Sequence[str], workdir: Path) -> LayerScan:
@@ -228,13 +229,15 @@ def scan_image(builder: Builder, image: str, needles: Sequence[str], workdir: Pa
     compressed = 0
     try:
         with tarfile.open(saved) as archive:
-            for member in archive.getmembers():
-                if member.isfile() and member.name.endswith(".json"):
-                    blob = archive.extractfile(member).read()  # type: ignore[union-attr]
-                    for needle, raw in encoded:
-                        if raw in blob:
-                            found[needle].append(f"config:{member.name}")
-            for layer_name, layer_compressed, layer in _layers(archive):
+            # manifest.json (docker-archive; also written by Docker's OCI-layout `save`) names the
+            # config (env, labels, history) and the layers, whatever the file naming.
+            manifest = json.loads(archive.extractfile("manifest.json").read())[0]  # type: ignore[union-attr]
+            blob = archive.extractfile(manifest["Config"]).read()  # type: ignore[union-attr]
+            for needle, raw in encoded:
+                if raw in blob:
+                    found[needle].append(f"config:{manifest['Config']}")
+            layer_paths = list(manifest["Layers"])
+            for layer_name, layer_compressed, layer in _layers(archive, layer_paths):
                 compressed += layer_compressed
                 for entry in layer:
                     path = "/" + entry.name.removeprefix("./").lstrip("/")
@@ -250,4 +253,6 @@ def scan_image(builder: Builder, image: str, needles: Sequence[str], workdir: Pa
                             found[needle].append(f"{layer_name}:{path}")
     finally:
         saved.unlink(missing_ok=True)
+    if not layer_paths or "/usr" not in paths:  # never pass vacuously
+        raise RuntimeError(f"scanned nothing in {image}: layers {layer_paths}")
     return LayerScan(paths=paths, found=found, compressed_bytes=compressed)
