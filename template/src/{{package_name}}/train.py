@@ -22,8 +22,8 @@ from .config import PROJECT_ROOT, Settings
 from .data.contract import DataContract
 from .data.loaders import data_hash, load_dataset
 from .drift import ReferenceProfile
-from .quality import score
 from .model import PARAMS, build_pipeline
+from .quality import score
 from .registry import CHALLENGER, Registry
 from .serving.model_loader import REFERENCE_DIR, REFERENCE_FILE
 from .slo import load_slo
