@@ -47,8 +47,14 @@ class Alert:
 ALERTS: tuple[Alert, ...] = (
     Alert("LatencySLOBurnRate", "page", "p95 latency of POST /predict burns the SLO budget"),
     Alert("ErrorRateSLOBreach", "page", "5xx share of POST /predict is above the SLO"),
-    Alert("FeatureDriftHigh", "ticket", "input feature {{ $labels.feature }} drifted from training"),
-    Alert("CostPerPredictionAboveCeiling", "ticket", "serving cost per 1,000 predictions is above the ceiling"),
+    Alert(
+        "FeatureDriftHigh", "ticket", "input feature {{ $labels.feature }} drifted from training"
+    ),
+    Alert(
+        "CostPerPredictionAboveCeiling",
+        "ticket",
+        "serving cost per 1,000 predictions is above the ceiling",
+    ),
     Alert("ModelNotReady", "page", "model not loaded on {{ $labels.instance }}"),
     Alert("GuardrailRejectionsHigh", "ticket", "guardrails refuse or abstain on many requests"),
 )
@@ -60,7 +66,9 @@ def _num(value: float) -> str:
 
 
 def _sel(job: str, **matchers: str) -> str:
-    labels = [f'job="{job}"'] + [f'{k}{"=~" if v.endswith("..") else "="}"{v}"' for k, v in matchers.items()]
+    labels = [f'job="{job}"'] + [
+        f'{k}{"=~" if v.endswith("..") else "="}"{v}"' for k, v in matchers.items()
+    ]
     return "{" + ",".join(labels) + "}"
 
 
@@ -112,7 +120,8 @@ def expressions(slo: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     )
     rejections = (
         f"sum(rate({GUARDRAIL_REJECTIONS}{_sel(job)}[15m])) / "
-        f"sum(rate({REQUESTS}{_sel(job, route=PREDICT_ROUTE)}[15m])) > {_num(GUARDRAIL_REJECTION_RATIO)}"
+        f"sum(rate({REQUESTS}{_sel(job, route=PREDICT_ROUTE)}[15m])) "
+        f"> {_num(GUARDRAIL_REJECTION_RATIO)}"
     )
     if o["classification"]:
         rejections = (
@@ -125,7 +134,10 @@ def expressions(slo: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
             f"{error_ratio(job, '5m')} > {_num(o['max_error_rate'])}",
             f"{o['breach_minutes']}m",
         ),
-        "FeatureDriftHigh": (f"max by (feature) ({FEATURE_DRIFT_PSI}{_sel(job)}) > {_num(o['psi'])}", "15m"),
+        "FeatureDriftHigh": (
+            f"max by (feature) ({FEATURE_DRIFT_PSI}{_sel(job)}) > {_num(o['psi'])}",
+            "15m",
+        ),
         "CostPerPredictionAboveCeiling": (
             f"{cost_per_1k(job, COST_WINDOW)} > {_num(o['ceiling'])} "
             f"and sum(rate({PREDICTIONS}{_sel(job)}[{COST_WINDOW}])) > 0",
@@ -140,7 +152,8 @@ def descriptions(slo: Mapping[str, Any]) -> dict[str, str]:
     o = _objectives(slo)
     return {
         "LatencySLOBurnRate": (
-            f"More than {_num(LATENCY_BUDGET * 100)}% of POST /predict requests are slower than the "
+            f"More than {_num(LATENCY_BUDGET * 100)}% of POST /predict requests are slower "
+            "than the "
             f"{_num(o['latency_ms'])} ms p95 objective, fast enough to burn the error budget "
             f"({', '.join(f'{_num(r)}x over {w}' for w, _, r in BURN_RATE_WINDOWS)})."
         ),
@@ -163,7 +176,11 @@ def descriptions(slo: Mapping[str, Any]) -> dict[str, str]:
         "GuardrailRejectionsHigh": (
             f"More than {_num(GUARDRAIL_REJECTION_RATIO * 100)}% of POST /predict requests are "
             "refused by the guardrails"
-            + (f", or more than {_num(ABSTAIN_RATIO * 100)}% of predictions abstain" if o["classification"] else "")
+            + (
+                f", or more than {_num(ABSTAIN_RATIO * 100)}% of predictions abstain"
+                if o["classification"]
+                else ""
+            )
             + " over 15 minutes."
         ),
     }
@@ -209,7 +226,9 @@ def _ramp(per_minute: float, minutes: int) -> str:
     return f"0+{_num(per_minute)}x{minutes}"
 
 
-def _expected(alert: Alert, slo: Mapping[str, Any], runbook_base: str, **labels: str) -> dict[str, Any]:
+def _expected(
+    alert: Alert, slo: Mapping[str, Any], runbook_base: str, **labels: str
+) -> dict[str, Any]:
     def fill(text: str) -> str:
         for key, value in labels.items():
             text = text.replace(f"{{{{ $labels.{key} }}}}", value)
@@ -260,7 +279,9 @@ def build_rule_tests(
 
     def latency(fast_share: float) -> list[dict[str, str]]:
         return [
-            _series(f"{REQUEST_DURATION}_bucket", {**predict, "le": le}, _ramp(100 * fast_share, 420)),
+            _series(
+                f"{REQUEST_DURATION}_bucket", {**predict, "le": le}, _ramp(100 * fast_share, 420)
+            ),
             _series(f"{REQUEST_DURATION}_count", predict, _ramp(100, 420)),
         ]
 
@@ -273,18 +294,35 @@ def build_rule_tests(
             _series(REQUESTS, {**predict, "status": "200"}, _ramp(1000 * (1 - share), 60)),
             _series(REQUESTS, {**predict, "status": "500"}, _ramp(1000 * share, 60)),
             # 5xx of other routes (/readyz before the model loads) do not count.
-            _series(REQUESTS, {**base, "route": "/readyz", "method": "GET", "status": "503"}, _ramp(1000, 60)),
+            _series(
+                REQUESTS,
+                {**base, "route": "/readyz", "method": "GET", "status": "503"},
+                _ramp(1000, 60),
+            ),
         ]
 
     breach = f"{o['breach_minutes'] + 10}m"
-    tests.append(_case(slo, runbook_base, "ErrorRateSLOBreach", errors(min(0.99, o["max_error_rate"] * 3)), breach, [{}]))
-    tests.append(_case(slo, runbook_base, "ErrorRateSLOBreach", errors(o["max_error_rate"] / 3), breach, []))
+    tests.append(
+        _case(
+            slo,
+            runbook_base,
+            "ErrorRateSLOBreach",
+            errors(min(0.99, o["max_error_rate"] * 3)),
+            breach,
+            [{}],
+        )
+    )
+    tests.append(
+        _case(slo, runbook_base, "ErrorRateSLOBreach", errors(o["max_error_rate"] / 3), breach, [])
+    )
 
     drift = [
         _series(FEATURE_DRIFT_PSI, {**base, "feature": "drifting"}, f"{_num(o['psi'] * 2)}x40"),
         _series(FEATURE_DRIFT_PSI, {**base, "feature": "stable"}, f"{_num(o['psi'] / 4)}x40"),
     ]
-    tests.append(_case(slo, runbook_base, "FeatureDriftHigh", drift, "30m", [{"feature": "drifting"}]))
+    tests.append(
+        _case(slo, runbook_base, "FeatureDriftHigh", drift, "30m", [{"feature": "drifting"}])
+    )
     calm = [_series(FEATURE_DRIFT_PSI, {**base, "feature": "stable"}, f"{_num(o['psi'] * 0.9)}x40")]
     tests.append(_case(slo, runbook_base, "FeatureDriftHigh", calm, "30m", []))
 
@@ -296,7 +334,11 @@ def build_rule_tests(
         series = [_series(PREDICTION_COST_TOTAL, base, _ramp(cost_per_minute, 150))]
         if predictions_per_minute:
             series.append(
-                _series(PREDICTIONS, {**base, "outcome": "predicted", "label": "x"}, _ramp(predictions_per_minute, 150))
+                _series(
+                    PREDICTIONS,
+                    {**base, "outcome": "predicted", "label": "x"},
+                    _ramp(predictions_per_minute, 150),
+                )
             )
         return series
 
@@ -313,7 +355,16 @@ def build_rule_tests(
         _series(MODEL_READY, base, "0x20"),
         _series(MODEL_READY, {**base, "instance": "replica-2"}, "1x20"),
     ]
-    tests.append(_case(slo, runbook_base, "ModelNotReady", not_ready, "10m", [{"instance": "replica-1", "job": job}]))
+    tests.append(
+        _case(
+            slo,
+            runbook_base,
+            "ModelNotReady",
+            not_ready,
+            "10m",
+            [{"instance": "replica-1", "job": job}],
+        )
+    )
     ready = [_series(MODEL_READY, base, "0x2 1x20")]
     tests.append(_case(slo, runbook_base, "ModelNotReady", ready, "10m", []))
 
@@ -321,17 +372,49 @@ def build_rule_tests(
         return [
             _series(REQUESTS, {**predict, "status": "200"}, _ramp(100 * (1 - share), 60)),
             _series(REQUESTS, {**predict, "status": "422"}, _ramp(100 * share, 60)),
-            _series(GUARDRAIL_REJECTIONS, {**base, "reason": "out_of_range"}, _ramp(100 * share, 60)),
-            _series(PREDICTIONS, {**base, "outcome": "predicted", "label": "x"}, _ramp(100 * (1 - share), 60)),
+            _series(
+                GUARDRAIL_REJECTIONS, {**base, "reason": "out_of_range"}, _ramp(100 * share, 60)
+            ),
+            _series(
+                PREDICTIONS,
+                {**base, "outcome": "predicted", "label": "x"},
+                _ramp(100 * (1 - share), 60),
+            ),
         ]
 
-    tests.append(_case(slo, runbook_base, "GuardrailRejectionsHigh", rejections(GUARDRAIL_REJECTION_RATIO * 3), "40m", [{}]))
-    tests.append(_case(slo, runbook_base, "GuardrailRejectionsHigh", rejections(GUARDRAIL_REJECTION_RATIO / 3), "40m", []))
+    tests.append(
+        _case(
+            slo,
+            runbook_base,
+            "GuardrailRejectionsHigh",
+            rejections(GUARDRAIL_REJECTION_RATIO * 3),
+            "40m",
+            [{}],
+        )
+    )
+    tests.append(
+        _case(
+            slo,
+            runbook_base,
+            "GuardrailRejectionsHigh",
+            rejections(GUARDRAIL_REJECTION_RATIO / 3),
+            "40m",
+            [],
+        )
+    )
     if o["classification"]:
         abstaining = [
             _series(REQUESTS, {**predict, "status": "200"}, _ramp(100, 60)),
-            _series(PREDICTIONS, {**base, "outcome": "predicted", "label": "x"}, _ramp(100 * (1 - ABSTAIN_RATIO * 2), 60)),
-            _series(PREDICTIONS, {**base, "outcome": "abstain", "label": ""}, _ramp(100 * ABSTAIN_RATIO * 2, 60)),
+            _series(
+                PREDICTIONS,
+                {**base, "outcome": "predicted", "label": "x"},
+                _ramp(100 * (1 - ABSTAIN_RATIO * 2), 60),
+            ),
+            _series(
+                PREDICTIONS,
+                {**base, "outcome": "abstain", "label": ""},
+                _ramp(100 * ABSTAIN_RATIO * 2, 60),
+            ),
         ]
         tests.append(_case(slo, runbook_base, "GuardrailRejectionsHigh", abstaining, "40m", [{}]))
 

@@ -24,7 +24,13 @@ DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 
 
 def _target(ref: str, expr: str, legend: str) -> dict[str, Any]:
-    return {"refId": ref, "datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "range": True}
+    return {
+        "refId": ref,
+        "datasource": DATASOURCE,
+        "expr": expr,
+        "legendFormat": legend,
+        "range": True,
+    }
 
 
 def _threshold_steps(line: float | None, color: str = "red") -> dict[str, Any]:
@@ -61,7 +67,10 @@ def _timeseries(
             },
             "overrides": [],
         },
-        "options": {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
+        "options": {
+            "legend": {"displayMode": "list", "placement": "bottom"},
+            "tooltip": {"mode": "multi"},
+        },
     }
 
 
@@ -76,7 +85,8 @@ def build_dashboard(slo: Mapping[str, Any]) -> dict[str, Any]:
     predict = f'{sel},route="{PREDICT_ROUTE}"'
 
     def quantile(q: float) -> str:
-        return f"histogram_quantile({q}, sum by (le) (rate({REQUEST_DURATION}_bucket{{{predict}}}[5m])))"
+        buckets = f"{REQUEST_DURATION}_bucket{{{predict}}}"
+        return f"histogram_quantile({q}, sum by (le) (rate({buckets}[5m])))"
 
     panels = [
         _timeseries(
@@ -110,7 +120,11 @@ def build_dashboard(slo: Mapping[str, Any]) -> dict[str, Any]:
             "Throughput",
             [
                 _target("A", f"sum by (route) (rate({REQUESTS}{{{sel}}}[5m]))", "{{route}} req/s"),
-                _target("B", f"sum by (outcome) (rate({PREDICTIONS}{{{sel}}}[5m]))", "{{outcome}} predictions/s"),
+                _target(
+                    "B",
+                    f"sum by (outcome) (rate({PREDICTIONS}{{{sel}}}[5m]))",
+                    "{{outcome}} predictions/s",
+                ),
             ],
             (0, 8, 12, 8),
             "reqps",
@@ -140,7 +154,13 @@ def build_dashboard(slo: Mapping[str, Any]) -> dict[str, Any]:
         _timeseries(
             6,
             "Guardrail rejections by reason",
-            [_target("A", f"sum by (reason) (rate({GUARDRAIL_REJECTIONS}{{{sel}}}[5m]))", "{{reason}}")],
+            [
+                _target(
+                    "A",
+                    f"sum by (reason) (rate({GUARDRAIL_REJECTIONS}{{{sel}}}[5m]))",
+                    "{{reason}}",
+                )
+            ],
             (12, 16, 12, 8),
             "reqps",
         ),
@@ -172,14 +192,17 @@ def build_dashboard(slo: Mapping[str, Any]) -> dict[str, Any]:
             "datasource": DATASOURCE,
             "gridPos": {"x": 16, "y": 24, "w": 8, "h": 6},
             "targets": [_target("A", f"sum({MODEL_READY}{{{sel}}})", "ready")],
-            "fieldConfig": {"defaults": {"unit": "none", "thresholds": _threshold_steps(None)}, "overrides": []},
+            "fieldConfig": {
+                "defaults": {"unit": "none", "thresholds": _threshold_steps(None)},
+                "overrides": [],
+            },
             "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
         },
     ]
     return {
         "uid": f"{job}-service"[:40],
         "title": f"{job}: service",
-        "description": "GENERATED from slo.yaml by `make ops`; edit slo.yaml or the template, not this file.",
+        "description": "GENERATED from slo.yaml by `make ops`: edit slo.yaml, not this file.",
         "tags": ["slipway", "ml", job],
         "timezone": "utc",
         "schemaVersion": 39,

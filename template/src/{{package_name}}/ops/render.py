@@ -90,5 +90,6 @@ def stale(root: Path, package: str) -> list[Path]:
     return [
         relative
         for relative, content in outputs(root, package).items()
-        if not (root / relative).exists() or (root / relative).read_text(encoding="utf-8") != content
+        if not (root / relative).exists()
+        or (root / relative).read_text(encoding="utf-8") != content
     ]
