@@ -163,7 +163,10 @@ def _podman(python_versions: Sequence[str]) -> Builder:
         )
     result = run(["bash", str(SETUP_SCRIPT), *python_versions], timeout=900, check=False)
     if result.returncode != 0:
-        raise NoBuilder(f".ci/container-setup.sh failed:\n{result.stderr[-3000:]}")
+        if not all(shutil.which(t) for t in ("buildah", "podman", "runc")):
+            raise NoBuilder(f"installing buildah/podman/runc failed:\n{result.stderr[-3000:]}")
+        # The tools are there: a failing setup (base image, config) is a real failure.
+        raise RuntimeError(f".ci/container-setup.sh failed:\n{result.stderr[-3000:]}")
     env = dict(os.environ)
     for line in result.stdout.splitlines():
         if line.startswith("export ") and "=" in line:
