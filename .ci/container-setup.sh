@@ -18,6 +18,11 @@ VERSIONS=("$@")
 
 log() { echo "container-setup: $*" >&2; }
 
+# One setup at a time: parallel test workers would run apt and debootstrap into the same place.
+mkdir -p "$DIR"
+exec 9>"$DIR/.setup.lock"
+flock 9
+
 need=()
 for tool in buildah podman runc debootstrap; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")

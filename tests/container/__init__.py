@@ -133,7 +133,8 @@ class Builder:
         self._run("rm", "-f", "-t", "2", name, check=False, timeout=120)
 
     def prune(self) -> None:
-        self._run("image", "prune", "-f", check=False, timeout=300)
+        # Only older dangling layers: a build running in parallel (pytest -n) keeps its own.
+        self._run("image", "prune", "-f", "--filter", "until=15m", check=False, timeout=300)
 
     def save(self, image: str, dest: Path) -> None:
         fmt = ["--format", "docker-archive"] if self.kind == "podman" else []
