@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -99,9 +100,13 @@ def build_tracer_provider(
 
     `otlp` is OTLP over HTTP/protobuf; the exporter reads the standard variables itself
     (OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT, _HEADERS, _TIMEOUT, ...). Sampling follows
-    OTEL_TRACES_SAMPLER(_ARG); OTEL_SDK_DISABLED=true turns tracing off.
+    OTEL_TRACES_SAMPLER(_ARG) when set, else settings.trace_sample_ratio (parent-based);
+    OTEL_SDK_DISABLED=true turns tracing off.
     """
-    provider = TracerProvider(resource=build_resource(settings))
+    sampler = None  # None: the SDK reads OTEL_TRACES_SAMPLER
+    if not os.environ.get("OTEL_TRACES_SAMPLER"):
+        sampler = ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+    provider = TracerProvider(resource=build_resource(settings), sampler=sampler)
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif settings.traces_exporter == "console":
@@ -137,8 +142,8 @@ _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "ascti
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, trace_id, span_id, request_id,
-    model_version, then any `extra=` fields."""
+    """One JSON object per line: time, level, logger, message, trace_id, span_id, trace_sampled,
+    request_id, model_version, then any `extra=` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         context = trace.get_current_span().get_span_context()
@@ -150,6 +155,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "trace_id": format(context.trace_id, "032x") if context.is_valid else None,
             "span_id": format(context.span_id, "016x") if context.is_valid else None,
+            # Every request has a trace id; only sampled ones are exported to the trace backend.
+            "trace_sampled": context.trace_flags.sampled if context.is_valid else None,
             "request_id": REQUEST_ID.get(),
             "model_version": MODEL_VERSION.get(),
         }
@@ -177,6 +184,14 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # The JSON lines carry none of these, and collecting them is most of what a log call costs:
+    # the caller's file and line (a stack walk), thread, process and asyncio task names.
+    logging._srcfile = None  # the knob logging documents in its source for this
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    if hasattr(logging, "logAsyncioTasks"):  # Python 3.12+
+        logging.logAsyncioTasks = False
 
 
 # ---- drift and cost, computed at scrape time ---------------------------------------------------
@@ -313,6 +328,22 @@ class _ScrapeTimeCollector:
 # ---- the per-app facade ------------------------------------------------------------------------
 
 
+class _NoSpan:
+    """Stands in for a child span of a request that is not traced (costs nothing)."""
+
+    def __enter__(self) -> _NoSpan:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+
+
 class Telemetry:
     def __init__(
         self,
@@ -326,6 +357,10 @@ class Telemetry:
         self.enabled = settings.telemetry_enabled
         self.model_getter = model_getter
         self.window_size = slo.drift.window_size
+        # Access log lines: errors, requests slower than the latency objective and traced
+        # requests; every request with SERVICE_ACCESS_LOG_ALL=true.
+        self.log_every_request = settings.access_log_all
+        self.slow_seconds = slo.objectives.latency_p95_ms / 1000.0
         self.routes: frozenset[str] = frozenset()
         self.provider: TracerProvider | None = None
         self.tracer: trace.Tracer = trace.NoOpTracer()
@@ -363,6 +398,7 @@ class Telemetry:
         self.cost = CostMeter(slo.objectives.cost.instance_hourly_price_usd, clock)
         self._drift: DriftWindow | None = None
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._prediction_children: dict[tuple[str, Any], Any] = {}
         self.registry.register(_ScrapeTimeCollector(self))
 
     # -- hot path helpers --
@@ -371,15 +407,26 @@ class Telemetry:
     ) -> None:
         if not self.enabled:
             return
-        tally = Tally(
-            (p["outcome"], str(p.get("label_name") or p.get("label") or "")) for p in predictions
-        )
-        for (outcome, label), count in tally.items():
-            self.predictions.labels(outcome, label).inc(count)
+        if len(predictions) == 1:  # the common case, without building a tally
+            p = predictions[0]
+            self._prediction_child(p["outcome"], p.get("label_name") or p.get("label")).inc()
+        else:
+            tally = Tally(
+                (p["outcome"], p.get("label_name") or p.get("label")) for p in predictions
+            )
+            for (outcome, label), count in tally.items():
+                self._prediction_child(outcome, label).inc(count)
         self.cost.add(len(predictions))
         window = self.drift_window(model)
         if window is not None:
             window.observe(rows)
+
+    def _prediction_child(self, outcome: str, label: Any) -> Any:
+        child = self._prediction_children.get((outcome, label))
+        if child is None:
+            child = self.predictions.labels(outcome, "" if label is None else str(label))
+            self._prediction_children[(outcome, label)] = child
+        return child
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         # Label children cached: labels() validates and locks on every call.
@@ -399,6 +446,12 @@ class Telemetry:
             return
         for reason in set(reasons):
             self.rejections.labels(reason).inc()
+
+    def span(self, name: str) -> Any:
+        """A child span of the current request span, or a no-op when the request is not traced."""
+        if trace.get_current_span().is_recording():
+            return self.tracer.start_as_current_span(name)
+        return _NO_SPAN
 
     def drift_window(self, model: LoadedModel | None) -> DriftWindow | None:
         """The window for this model's training reference (a new model starts a new window)."""
@@ -473,17 +526,24 @@ class TelemetryMiddleware:
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
-                    log.info(
-                        "%s %s %s",
-                        method,
-                        scope["path"],
-                        status,
-                        extra={
-                            "route": route,
-                            "status": status,
-                            "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                        },
-                    )
+                    elapsed = time.perf_counter() - start
+                    if (
+                        t.log_every_request
+                        or status >= 400
+                        or elapsed > t.slow_seconds
+                        or (span.is_recording())
+                    ):
+                        log.info(
+                            "%s %s %s",
+                            method,
+                            scope["path"],
+                            status,
+                            extra={
+                                "route": route,
+                                "status": status,
+                                "duration_ms": round(elapsed * 1000, 3),
+                            },
+                        )
         finally:
             t.observe_request(route, method, status, time.perf_counter() - start)
             MODEL_VERSION.reset(version_token)
