@@ -74,7 +74,11 @@ class Registry:
             self.client.create_registered_model(self.model_name)
         version = self.client.create_model_version(
             # A tracking server requires the logged model's id beside a `models:/m-…` source.
-            self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
+            self.model_name,
+            source=model_uri,
+            run_id=run_id,
+            tags=tags,
+            model_id=model_id,
         )
         return self.version(str(version.version))
 
