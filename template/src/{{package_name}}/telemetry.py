@@ -138,7 +138,13 @@ def model_attributes(model: LoadedModel) -> dict[str, str]:
 
 # ---- JSON logs ---------------------------------------------------------------------------------
 
-_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Standard LogRecord attributes, and uvicorn's ANSI-coloured duplicate of its message.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
