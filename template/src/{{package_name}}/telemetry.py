@@ -515,17 +515,18 @@ class TelemetryMiddleware:
                 await self.app(scope, receive, send_with_status)
                 return
             # Few attributes on purpose: each one costs on every request.
-            attributes = {
-                "http.request.method": method,
-                "http.route": route,
-                "slipway.request_id": request_id,
-                **(model_attributes(model) if model is not None else {}),
-            }
-            if route == "other":
-                attributes["url.path"] = scope["path"]
-            with t.tracer.start_as_current_span(
-                f"{method} {route}", kind=SpanKind.SERVER, attributes=attributes
-            ) as span:
+            with t.tracer.start_as_current_span(f"{method} {route}", kind=SpanKind.SERVER) as span:
+                if span.is_recording():  # attributes only for the requests that are traced
+                    span.set_attributes(
+                        {
+                            "http.request.method": method,
+                            "http.route": route,
+                            "slipway.request_id": request_id,
+                            **(model_attributes(model) if model is not None else {}),
+                        }
+                    )
+                    if route == "other":
+                        span.set_attribute("url.path", scope["path"])
                 try:
                     await self.app(scope, receive, send_with_status)
                 finally:
