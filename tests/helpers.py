@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +67,27 @@ def run(args: list[str], cwd: Path, timeout: float = 900, **extra_env: str) -> s
             f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def tool_venv(name: str, packages: list[str]) -> Path:
+    """A venv of its own holding `packages` (installed with uv from PyPI, cached per machine and
+    package set); returns its bin/ folder. Keeps checkers out of the test environment."""
+    packages = sorted(packages)
+    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:12]
+    venv = Path(tempfile.gettempdir()) / f"slipway-{name}-{key}"
+    if not (venv / ".complete").exists():
+        uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+        assert uv, "uv (in the test group) installs the checkers"
+        env = tool_env()
+        subprocess.run(
+            [uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)],
+            check=True,
+            env=env,
+        )
+        subprocess.run(
+            [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *packages],
+            check=True,
+            env=env,
+        )
+        (venv / ".complete").touch()
+    return venv / "bin"

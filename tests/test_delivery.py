@@ -10,14 +10,10 @@ from the rendered service code, not restated here.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import example_answers, render
+from helpers import example_answers, render, tool_venv
 
 REPO = Path(__file__).resolve().parents[1]
 # One answer set per ci_provider choice (default = GitHub + classification, the other GitLab +
@@ -88,28 +84,8 @@ def tools() -> Tools:
 
     Kept out of the test environment: cloudcoil registers a pytest plugin of its own.
     """
-    here = Path(sys.executable).parent
-    packages = sorted([*TOOLS.values(), CRD_MODELS[1]])
-    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:12]
-    venv = Path(tempfile.gettempdir()) / f"slipway-delivery-tools-{key}"
-    marker = venv / ".complete"
-    if not marker.exists():
-        uv = shutil.which("uv") or shutil.which("uv", path=str(here))
-        if uv is None:
-            pytest.fail("uv is needed to install the delivery checkers (it is in the test group)")
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-        subprocess.run(
-            [uv, "venv", "--quiet", "--allow-existing", "-p", sys.executable, str(venv)],
-            check=True,
-            env=env,
-        )
-        subprocess.run(
-            [uv, "pip", "install", "--quiet", "-p", str(venv / "bin" / "python"), *packages],
-            check=True,
-            env=env,
-        )
-        marker.touch()
-    return Tools(venv / "bin", venv / "bin" / "python")
+    bin_dir = tool_venv("delivery-tools", [*TOOLS.values(), CRD_MODELS[1]])
+    return Tools(bin_dir, bin_dir / "python")
 
 
 @pytest.fixture(scope="session", params=ANSWER_SETS)

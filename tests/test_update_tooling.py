@@ -8,18 +8,15 @@ pre-commit-hooks release refusing conflict markers).
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, example_answers, render
+from helpers import ROOT, example_answers, render, tool_venv
 from test_delivery import Tools, tools  # noqa: F401  (session fixture: actionlint, shellcheck...)
 
 COPIER_PIN = re.search(r'"copier==([^"]+)"', (ROOT / "pyproject.toml").read_text())
@@ -44,24 +41,7 @@ def precommit_bin() -> Path:
     version = re.search(r"pre-commit-hooks\n\s+rev: [0-9a-f]{40}\s+# frozen: v(\S+)", text)
     assert version, "pre-commit-hooks must be pinned by SHA with a `# frozen: vX.Y.Z` comment"
     packages = ["pre-commit", f"pre-commit-hooks=={version.group(1)}"]
-    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:12]
-    venv = Path(tempfile.gettempdir()) / f"slipway-update-tools-{key}"
-    if not (venv / ".complete").exists():
-        uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-        assert uv, "uv (test group) installs pre-commit"
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-        subprocess.run(
-            [uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)],
-            check=True,
-            env=env,
-        )
-        subprocess.run(
-            [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *packages],
-            check=True,
-            env=env,
-        )
-        (venv / ".complete").touch()
-    return venv / "bin"
+    return tool_venv("update-tools", packages)
 
 
 def test_copier_in_the_update_jobs_is_the_tested_version(project: Path) -> None:
