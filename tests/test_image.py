@@ -29,6 +29,8 @@ from helpers import example_answers, render
 from helpers import run as run_in
 
 PYTHON_VERSIONS = ["3.11", "3.12", "3.13"]
+COMPRESSED_BUDGET_MB = 250
+UNCOMPRESSED_BUDGET_MB = 400
 # What must never reach the build context, hence never an image (template/.dockerignore).
 NEVER_IN_CONTEXT = [
     ".env",
@@ -222,7 +224,8 @@ def test_image_builds_runs_and_keeps_secrets_out(
             "-c",
             "import importlib.metadata as m, json\n"
             "found = []\n"
-            "for n in ['mlflow', 'matplotlib', 'pytest', 'ruff', 'mypy', 'uv']:\n"
+            "for n in ['mlflow', 'mlflow-skinny', 'matplotlib', 'pandas', 'pytest', 'ruff',"
+            " 'mypy', 'uv']:\n"
             "    try:\n"
             "        m.distribution(n)\n"
             "        found.append(n)\n"
@@ -232,6 +235,17 @@ def test_image_builds_runs_and_keeps_secrets_out(
         )
         assert probe.returncode == 0, probe.stderr
         assert json.loads(probe.stdout) == [], f"training/dev packages in the image: {probe.stdout}"
+        # The CLI works without MLflow; serving a registry alias says which image to build instead.
+        assert builder.exec(name, package, "--help").returncode == 0
+        no_client = builder.exec(
+            name,
+            "python",
+            "-c",
+            f"from {package}.config import Settings\n"
+            f"from {package}.serving.app import load_model\n"
+            "load_model(Settings(model_dir=None))",
+        )
+        assert no_client.returncode != 0 and "--target registry" in no_client.stderr, no_client
         inspected = builder.inspect(tag)
         config = inspected["Config"]
         # docker reports it under Config, podman at the top level
@@ -257,6 +271,9 @@ def test_image_builds_runs_and_keeps_secrets_out(
         )
         assert not bad_paths, bad_paths
         assert "/app/model/slipway-model.json" in scan.paths
+        venv_files = [p for p in scan.paths if p.startswith("/app/.venv/")]
+        shipped_tests = sorted({p.split("/tests/")[0] for p in venv_files if "/tests/" in p})
+        assert not shipped_tests, f"the packages' test suites are in the image: {shipped_tests}"
 
         size = builder.size(tag)
         report = [
@@ -268,6 +285,10 @@ def test_image_builds_runs_and_keeps_secrets_out(
             *(f"{label}: {seconds:.1f} s" for label, seconds in times.items()),
         ]
         print("\n" + "\n".join(report))
+        # Budgets (docs/image.md): what a registry stores and a node pulls, and a regression guard
+        # on the unpacked size, whose floor is the base image + numpy/scipy/scikit-learn.
+        assert scan.compressed_bytes <= COMPRESSED_BUDGET_MB * 1e6, report
+        assert size <= UNCOMPRESSED_BUDGET_MB * 1e6, report
     finally:
         (project / ".env").unlink(missing_ok=True)
         builder.remove_container(name)

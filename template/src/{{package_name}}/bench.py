@@ -65,7 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="otlp",
         help="trace exporter when on (otlp: to a local sink over HTTP; default)",
     )
-    parser.add_argument("--check", action="store_true", help=f"exit 1 above {BUDGET:.0%} overhead")
+    # %% because argparse %-formats help strings
+    parser.add_argument(
+        "--check", action="store_true", help=f"exit 1 above {BUDGET * 100:.0f}%% overhead"
+    )
 
 
 def example_body(settings: Any, batch: int) -> bytes:

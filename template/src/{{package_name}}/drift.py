@@ -174,7 +174,8 @@ def load_reference(settings: Any, alias: str, model_dir: Path | None) -> Referen
 
     if model_dir is not None:
         return ReferenceProfile.from_json(model_dir / REFERENCE_DIR / REFERENCE_FILE)
-    from .registry import Registry, RegistryError
+    from .errors import RegistryError
+    from .registry import Registry
 
     registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
     info = registry.get_alias(alias)

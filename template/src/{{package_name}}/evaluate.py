@@ -16,8 +16,9 @@ import numpy as np
 from .config import PROJECT_ROOT, Settings
 from .data.contract import DataContract
 from .data.loaders import data_hash, load_dataset
+from .errors import RegistryError
 from .quality import score
-from .registry import CHALLENGER, CHAMPION, Registry, RegistryError
+from .registry import CHALLENGER, CHAMPION, Registry
 from .slo import SLO, load_slo
 
 REPORT_JSON = "eval.json"

@@ -18,6 +18,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from .errors import RegistryError as RegistryError  # re-exported: it used to live here
 from .serving.model_loader import METADATA_FILE, REFERENCE_DIR, LoadedModel, load_model_dir
 
 CHALLENGER = "challenger"
@@ -25,10 +26,6 @@ CHAMPION = "champion"
 EVAL_PASSED_TAG = "slipway.eval.passed"
 EVAL_SUMMARY_TAG = "slipway.eval.summary"
 HISTORY_TAG = "slipway.champion_history"
-
-
-class RegistryError(RuntimeError):
-    """A registry operation was refused; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
