@@ -78,6 +78,10 @@ class Builder:
         if self.kind == "podman":
             # The OCI format silently drops HEALTHCHECK; the store has no registry to pull from.
             args += ["--format", "docker", "--pull=never", "--layers"]
+        else:
+            # RUN steps reach the package index even when the engine's bridge has no NAT
+            # (dockerd --iptables=false, as on the development machines).
+            args += ["--network", "host"]
         for sid, src in (secrets or {}).items():
             args += ["--secret", f"id={sid},src={src}"]
         for key, value in (build_args or {}).items():
@@ -201,6 +205,9 @@ class LayerScan:
     paths: set[str]
     found: dict[str, list[str]]  # needle -> "layer:path" (or "config") where it occurs
     compressed_bytes: int
+    # The config's build steps, oldest first (`empty_layer` marks the ones without a layer);
+    # read from the image itself because `docker image inspect` has no history.
+    history: list[dict]
 
 
 def _layers(
@@ -237,6 +244,7 @@ def scan_image(builder: Builder, image: str, needles: Sequence[str], workdir: Pa
             # config (env, labels, history) and the layers, whatever the file naming.
             manifest = json.loads(archive.extractfile("manifest.json").read())[0]  # type: ignore[union-attr]
             blob = archive.extractfile(manifest["Config"]).read()  # type: ignore[union-attr]
+            history = json.loads(blob).get("history", [])
             for needle, raw in encoded:
                 if raw in blob:
                     found[needle].append(f"config:{manifest['Config']}")
@@ -259,4 +267,4 @@ def scan_image(builder: Builder, image: str, needles: Sequence[str], workdir: Pa
         saved.unlink(missing_ok=True)
     if not layer_paths or "/usr" not in paths:  # never pass vacuously
         raise RuntimeError(f"scanned nothing in {image}: layers {layer_paths}")
-    return LayerScan(paths=paths, found=found, compressed_bytes=compressed)
+    return LayerScan(paths=paths, found=found, compressed_bytes=compressed, history=history)
