@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,20 @@ CHAMPION = "champion"
 EVAL_PASSED_TAG = "slipway.eval.passed"
 EVAL_SUMMARY_TAG = "slipway.eval.summary"
 HISTORY_TAG = "slipway.champion_history"
+
+
+@contextmanager
+def _process_wide_uris(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking and registry URIs at `uri` for a call that resolves
+    `models:/` URIs through them (not through the client), e.g. after train() used another store."""
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
 
 
 @dataclass(frozen=True)
@@ -175,11 +191,12 @@ class Registry:
         if info is None:
             raise RegistryError(f"no '{alias}' version of {self.model_name} in {self.tracking_uri}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{self.model_name}/{info.version}",
-            dst_path=str(out_dir),
-            tracking_uri=self.tracking_uri,
-        )
+        with _process_wide_uris(self.tracking_uri):
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.model_name}/{info.version}",
+                dst_path=str(out_dir),
+                tracking_uri=self.tracking_uri,
+            )
         if info.run_id:
             self.client.download_artifacts(info.run_id, REFERENCE_DIR, str(out_dir))
         metadata = {
