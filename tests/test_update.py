@@ -7,9 +7,7 @@ copy task's own checks, and the slow case, run the tasks as a team does.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,9 +18,11 @@ from update_support import (
     changed_lines,
     commit_all,
     conflicted_files,
+    copier_copy,
     copier_update,
     diff_r,
     git,
+    list_conflicts,
     make_template_clone,
     next_release,
     platform_python_files,
@@ -77,25 +77,9 @@ def test_update_without_edits_equals_a_fresh_copy(
     env = {"SLIPWAY_SKIP_LOCK": "1"}
     old = tmp_path / "team"
     new = tmp_path / "fresh"
+    answers_file = str(ROOT / "tests" / "answers" / f"{name}.yml")
     for dst, tag in ((old, PREVIOUS), (new, NEXT)):
-        run(
-            [
-                sys.executable,
-                "-m",
-                "copier",
-                "copy",
-                "--trust",
-                "--defaults",
-                "--vcs-ref",
-                tag,
-                "--data-file",
-                str(ROOT / "tests" / "answers" / f"{name}.yml"),
-                str(template),
-                str(dst),
-            ],
-            cwd=tmp_path,
-            **env,
-        )
+        copier_copy(template, dst, tag, "--data-file", answers_file, **env)
     assert answers(old)["_commit"] == PREVIOUS
     copier_update(old, skip_tasks=False, extra_env=env)
     assert answers(old)["_commit"] == NEXT
@@ -178,29 +162,17 @@ def test_edit_next_to_a_changed_line_is_a_reported_conflict(
 
     assert team_line in path.read_text(), "the team's edit was silently dropped"
     assert rel in conflicted_files(project)
-    listed = subprocess.run(
-        [sys.executable, "scripts/list_conflicts.py"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    listed = list_conflicts(project)
     assert listed.returncode == 1, listed.stdout + listed.stderr
     assert rel in listed.stdout
-    markdown = subprocess.run(
-        [sys.executable, "scripts/list_conflicts.py", "--markdown"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    markdown = list_conflicts(project, "--markdown")
     assert f"`{rel}`" in markdown.stdout and markdown.returncode == 1
     # Resolved (the team keeps the release's version): the lister is clean again.
     shutil.copy(new / rel, path)
     for rej in project.rglob("*.rej"):
         rej.unlink()
-    clean = subprocess.run([sys.executable, "scripts/list_conflicts.py"], cwd=project, check=False)
-    assert clean.returncode == 0
+    clean = list_conflicts(project)
+    assert clean.returncode == 0, clean.stdout
 
 
 # 4 -----------------------------------------------------------------------------------------------
@@ -293,25 +265,7 @@ def test_the_migration_respects_a_deleted_module(template: Path, tmp_path: Path)
 # 6 -----------------------------------------------------------------------------------------------
 def test_copy_only_tasks_do_not_run_again(template: Path, tmp_path: Path) -> None:
     project = tmp_path / "team"
-    env = {**os.environ, "SLIPWAY_SKIP_LOCK": "1", "UV_PYTHON_DOWNLOADS": "never"}
-    copy = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--vcs-ref",
-            PREVIOUS,
-            str(template),
-            str(project),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
+    copy = copier_copy(template, project, PREVIOUS, SLIPWAY_SKIP_LOCK="1")
     # The detector works: at copy time the copy task ran and said so.
     assert "post_copy.py" in copy.stderr and "not writing uv.lock" in copy.stderr
     first = git(project, "rev-parse", "HEAD").strip()
@@ -334,21 +288,7 @@ def test_the_updated_repo_passes_its_own_tests(template: Path, tmp_path: Path) -
     """As the scheduled workflow does it: update, re-lock, then the repo's own tests (they include
     tests/test_no_update_conflicts.py)."""
     project = tmp_path / "team"
-    run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--vcs-ref",
-            PREVIOUS,
-            str(template),
-            str(project),
-        ],
-        cwd=tmp_path,
-    )
+    copier_copy(template, project, PREVIOUS)
     assert (project / "uv.lock").exists()
     copier_update(project, skip_tasks=False)
     assert conflicted_files(project) == []

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from helpers import ROOT, example_answers, render, tool_venv
 from test_delivery import Tools, tools  # noqa: F401  (session fixture: actionlint, shellcheck...)
+from update_support import list_conflicts
 
 COPIER_PIN = re.search(r'"copier==([^"]+)"', (ROOT / "pyproject.toml").read_text())
 
@@ -136,11 +136,5 @@ def test_the_hook_refuses_copier_conflict_markers(
     shutil.copytree(project / "scripts", tmp_path / "scripts")
     local = next(h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"])
     assert local["entry"] == "python3 scripts/list_conflicts.py"
-    listed = subprocess.run(
-        [sys.executable, "scripts/list_conflicts.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    listed = list_conflicts(tmp_path)
     assert listed.returncode == 1 and "app.py: 1 conflict block(s) at line 2" in listed.stdout

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import ROOT
+from helpers import ROOT, run
 
 RELEASES_FILE = Path(__file__).parent / "update" / "releases.yml"
 GIT_ID = ["-c", "user.name=slipway-tests", "-c", "user.email=tests@slipway.invalid"]
@@ -81,6 +81,14 @@ def commit_all(project: Path, message: str) -> None:
     git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
 
 
+def copier_copy(
+    template: Path, dst: Path, vcs_ref: str, *options: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """`copier copy` with its tasks, as a team runs it (CLI, defaults for unanswered questions)."""
+    args = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", vcs_ref]
+    return run([*args, *options, str(template), str(dst)], dst.parent, **extra_env)
+
+
 def copier_update(
     project: Path,
     *,
@@ -102,6 +110,17 @@ def copier_update(
     if result.returncode:
         raise AssertionError(f"copier update failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def list_conflicts(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """The generated repo's own conflict lister (exit 1 while a conflict is left)."""
+    return subprocess.run(
+        [sys.executable, "scripts/list_conflicts.py", *options],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def answers(project: Path) -> dict[str, Any]:
