@@ -8,6 +8,7 @@ gated on a passing eval report).
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,12 +29,16 @@ CHAMPION = "champion"
 EVAL_PASSED_TAG = "slipway.eval.passed"
 EVAL_SUMMARY_TAG = "slipway.eval.summary"
 HISTORY_TAG = "slipway.champion_history"
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 @contextmanager
-def _process_wide_uris(uri: str) -> Iterator[None]:
-    """Point MLflow's process-wide tracking and registry URIs at `uri` for a call that resolves
-    `models:/` URIs through them (not through the client), e.g. after train() used another store."""
+def process_wide_uris(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking and registry URIs at `uri` while MLflow's fluent APIs
+    (start_run, log_*, models:/ downloads) run, then restore them and the environment variables
+    MLflow sets with them (Settings reads MLFLOW_TRACKING_URI): a Registry stays bound to its own
+    store whatever another one in the same process (a test, a notebook) used."""
+    saved_env = {name: os.environ.get(name) for name in URI_VARIABLES}
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -42,6 +47,11 @@ def _process_wide_uris(uri: str) -> Iterator[None]:
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,7 @@ class Registry:
         if info is None:
             raise RegistryError(f"no '{alias}' version of {self.model_name} in {self.tracking_uri}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        with _process_wide_uris(self.tracking_uri):
+        with process_wide_uris(self.tracking_uri):
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{self.model_name}/{info.version}",
                 dst_path=str(out_dir),

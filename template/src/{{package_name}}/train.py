@@ -24,7 +24,7 @@ from .data.loaders import data_hash, load_dataset
 from .drift import ReferenceProfile
 from .model import PARAMS, build_pipeline
 from .quality import score
-from .registry import CHALLENGER, Registry
+from .registry import CHALLENGER, Registry, process_wide_uris
 from .serving.model_loader import REFERENCE_DIR, REFERENCE_FILE
 from .slo import load_slo
 
@@ -58,7 +58,6 @@ def train(settings: Settings) -> TrainResult:
     }
 
     registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
-    mlflow.set_tracking_uri(settings.tracking_uri)
     digest = data_hash(settings.train_path)
     tags = {
         "slipway.data_hash": digest,
@@ -66,7 +65,10 @@ def train(settings: Settings) -> TrainResult:
         "slipway.template_version": TEMPLATE_VERSION,
         "slipway.model_task": slo.model_task,
     }
-    with mlflow.start_run(experiment_id=registry.experiment_id(), tags=tags) as run:
+    with (
+        process_wide_uris(settings.tracking_uri),
+        mlflow.start_run(experiment_id=registry.experiment_id(), tags=tags) as run,
+    ):
         mlflow.log_params({**PARAMS, "n_train_rows": len(target), "n_features": features.shape[1]})
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
