@@ -1,6 +1,7 @@
 """Migration: a platform file moved in the template; the team's edits move with it.
 
-    move.py before|after OLD NEW      (paths relative to the project; "<package>" = package_name)
+    move.py before|after OLD NEW        (paths relative to the project; "<package>" = package_name)
+    move.py before|after --moves FILE   (one "OLD NEW" pair per line; `#` starts a comment)
 
 Copier 9 alone would delete the team's OLD file during `copier update` (edits included: the
 template no longer has it) and write a pristine NEW file: a silent loss. So:
@@ -140,20 +141,40 @@ def package_name(project: Path, answers_file: str) -> str:
     raise SystemExit(f"package_name not found in {answers_file}")
 
 
+def read_moves(path: Path) -> list[tuple[str, str]]:
+    moves = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.partition("#")[0].split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise SystemExit(f"{path}:{number}: expected 'OLD NEW', got {line!r}")
+        moves.append((fields[0], fields[1]))
+    return moves
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["before", "after"])
-    parser.add_argument("old", help="old path, relative to the project root")
-    parser.add_argument("new", help="new path, relative to the project root")
+    parser.add_argument("old", nargs="?", help="old path, relative to the project root")
+    parser.add_argument("new", nargs="?", help="new path, relative to the project root")
+    parser.add_argument("--moves", type=Path, help="a file of 'OLD NEW' lines")
     parser.add_argument("--answers-file", default=".copier-answers.yml")
     args = parser.parse_args(argv)
+    if args.moves is not None:
+        moves = read_moves(args.moves)
+    elif args.old and args.new:
+        moves = [(args.old, args.new)]
+    else:
+        parser.error("give OLD NEW or --moves FILE")
     project = Path.cwd()
     package = package_name(project, args.answers_file)
-    old, new = (path.replace("<package>", package) for path in (args.old, args.new))
-    if args.stage == "before":
-        before(project, old)
-    else:
-        after(project, old, new, package)
+    for raw_old, raw_new in moves:
+        old, new = (path.replace("<package>", package) for path in (raw_old, raw_new))
+        if args.stage == "before":
+            before(project, old)
+        else:
+            after(project, old, new, package)
     return 0
 
 

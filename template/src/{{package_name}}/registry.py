@@ -21,14 +21,20 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from .artifact import REFERENCE_DIR, LoadedModel, ModelMetadata, load_model_dir
+from .config import Settings
 from .errors import RegistryError as RegistryError  # re-exported: it used to live here
-from .serving.model_loader import METADATA_FILE, REFERENCE_DIR, LoadedModel, load_model_dir
+from .lifecycle import (
+    CHALLENGER,
+    CHAMPION,
+    DATA_HASH_TAG,
+    EVAL_PASSED_TAG,
+    EVAL_SUMMARY_TAG,
+    HISTORY_TAG,
+    PROMOTED_AT_TAG,
+    TEMPLATE_VERSION_TAG,
+)
 
-CHALLENGER = "challenger"
-CHAMPION = "champion"
-EVAL_PASSED_TAG = "slipway.eval.passed"
-EVAL_SUMMARY_TAG = "slipway.eval.summary"
-HISTORY_TAG = "slipway.champion_history"
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
@@ -75,6 +81,11 @@ class Registry:
         self.model_name = model_name
         self.artifact_root = artifact_root
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        """The registry this repo's settings name (MLFLOW_TRACKING_URI, model name, artefacts)."""
+        return cls(settings.tracking_uri, settings.model_name, settings.artifact_root)
 
     # -- experiments and registration -------------------------------------------------------
     def experiment_id(self) -> str:
@@ -175,7 +186,7 @@ class Registry:
         self.client.set_model_version_tag(
             self.model_name,
             version,
-            "slipway.promoted_at",
+            PROMOTED_AT_TAG,
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         return candidate
@@ -209,15 +220,14 @@ class Registry:
             )
         if info.run_id:
             self.client.download_artifacts(info.run_id, REFERENCE_DIR, str(out_dir))
-        metadata = {
-            "name": self.model_name,
-            "version": info.version,
-            "alias": alias,
-            "run_id": info.run_id,
-            "data_hash": info.tags.get("slipway.data_hash", ""),
-            "template_version": info.tags.get("slipway.template_version", ""),
-        }
-        (out_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        ModelMetadata(
+            name=self.model_name,
+            version=info.version,
+            alias=alias,
+            run_id=info.run_id,
+            data_hash=info.tags.get(DATA_HASH_TAG, ""),
+            template_version=info.tags.get(TEMPLATE_VERSION_TAG, ""),
+        ).write(out_dir)
         return info
 
     def load(self, alias: str) -> LoadedModel:

@@ -1,4 +1,8 @@
-"""Typed view of slo.yaml, the definition of done: everything that needs a threshold reads it."""
+"""Typed view of slo.yaml, the definition of done: everything that needs a threshold reads it.
+
+The one parser of slo.yaml: the eval gate, the service and the ops generators (run by copier's own
+Python: only PyYAML and pydantic here) all use `load_slo`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The direction of every metric the gate can check (the threshold is a floor or a ceiling).
 HIGHER_IS_BETTER = {"f1": True, "accuracy": True, "r2": True, "rmse": False}
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..slo import SLO
 from .metrics import (
     FEATURE_DRIFT_PSI,
     GUARDRAIL_REJECTIONS,
@@ -93,23 +94,23 @@ def cost_per_1k(job: str, window: str) -> str:
     )
 
 
-def _objectives(slo: Mapping[str, Any]) -> dict[str, Any]:
-    objectives = slo["objectives"]
+def _objectives(slo: SLO) -> dict[str, Any]:
+    objectives = slo.objectives
     return {
-        "job": str(slo["service"]),
-        "target_s": latency_target_seconds(float(objectives["latency_p95_ms"])),
-        "latency_ms": float(objectives["latency_p95_ms"]),
-        "max_error_rate": float(objectives["max_error_rate"]),
-        "ceiling": float(objectives["cost"]["ceiling_per_1k_predictions_usd"]),
-        "price": float(objectives["cost"]["instance_hourly_price_usd"]),
-        "psi": float(slo["drift"]["psi_alert_threshold"]),
-        "window_size": int(slo["drift"]["window_size"]),
-        "breach_minutes": int(slo.get("rollback", {}).get("breach_window_minutes", 10)),
-        "classification": slo.get("model_task") == "classification",
+        "job": slo.service,
+        "target_s": latency_target_seconds(objectives.latency_p95_ms),
+        "latency_ms": objectives.latency_p95_ms,
+        "max_error_rate": objectives.max_error_rate,
+        "ceiling": objectives.cost.ceiling_per_1k_predictions_usd,
+        "price": objectives.cost.instance_hourly_price_usd,
+        "psi": slo.drift.psi_alert_threshold,
+        "window_size": slo.drift.window_size,
+        "breach_minutes": slo.rollback.breach_window_minutes,
+        "classification": slo.model_task == "classification",
     }
 
 
-def expressions(slo: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+def expressions(slo: SLO) -> dict[str, tuple[str, str]]:
     """alert name -> (PromQL expression, `for` duration), every threshold from slo.yaml."""
     o = _objectives(slo)
     job, le = o["job"], le_label(o["target_s"])
@@ -148,7 +149,7 @@ def expressions(slo: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     }
 
 
-def descriptions(slo: Mapping[str, Any]) -> dict[str, str]:
+def descriptions(slo: SLO) -> dict[str, str]:
     o = _objectives(slo)
     return {
         "LatencySLOBurnRate": (
@@ -190,9 +191,9 @@ def runbook_url(alert: Alert, runbook_base: str) -> str:
     return f"{runbook_base}#{alert.runbook_anchor}"
 
 
-def build_rules(slo: Mapping[str, Any], runbook_base: str = "docs/runbook.md") -> dict[str, Any]:
+def build_rules(slo: SLO, runbook_base: str = "docs/runbook.md") -> dict[str, Any]:
     """The content of observability/prometheus/alerts.yml."""
-    job = str(slo["service"])
+    job = slo.service
     exprs, texts = expressions(slo), descriptions(slo)
     rules = []
     for alert in ALERTS:
@@ -226,16 +227,14 @@ def _ramp(per_minute: float, minutes: int) -> str:
     return f"0+{_num(per_minute)}x{minutes}"
 
 
-def _expected(
-    alert: Alert, slo: Mapping[str, Any], runbook_base: str, **labels: str
-) -> dict[str, Any]:
+def _expected(alert: Alert, slo: SLO, runbook_base: str, **labels: str) -> dict[str, Any]:
     def fill(text: str) -> str:
         for key, value in labels.items():
             text = text.replace(f"{{{{ $labels.{key} }}}}", value)
         return text
 
     return {
-        "exp_labels": {"severity": alert.severity, "service": str(slo["service"]), **labels},
+        "exp_labels": {"severity": alert.severity, "service": slo.service, **labels},
         "exp_annotations": {
             "summary": fill(alert.summary),
             "description": fill(descriptions(slo)[alert.name]),
@@ -245,7 +244,7 @@ def _expected(
 
 
 def _case(
-    slo: Mapping[str, Any],
+    slo: SLO,
     runbook_base: str,
     name: str,
     series: list[dict[str, str]],
@@ -267,7 +266,7 @@ def _case(
 
 
 def build_rule_tests(
-    slo: Mapping[str, Any], rules_file: str = "alerts.yml", runbook_base: str = "docs/runbook.md"
+    slo: SLO, rules_file: str = "alerts.yml", runbook_base: str = "docs/runbook.md"
 ) -> dict[str, Any]:
     """The content of observability/prometheus/alerts_test.yml (`promtool test rules`)."""
     o = _objectives(slo)

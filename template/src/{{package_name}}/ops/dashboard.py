@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..slo import SLO
 from .alerts import cost_per_1k, error_ratio
 from .metrics import (
     FEATURE_DRIFT_PSI,
@@ -74,13 +75,13 @@ def _timeseries(
     }
 
 
-def build_dashboard(slo: Mapping[str, Any]) -> dict[str, Any]:
-    job = str(slo["service"])
-    objectives = slo["objectives"]
-    target = latency_target_seconds(float(objectives["latency_p95_ms"]))
-    max_error = float(objectives["max_error_rate"])
-    ceiling = float(objectives["cost"]["ceiling_per_1k_predictions_usd"])
-    psi = float(slo["drift"]["psi_alert_threshold"])
+def build_dashboard(slo: SLO) -> dict[str, Any]:
+    job = slo.service
+    objectives = slo.objectives
+    target = latency_target_seconds(objectives.latency_p95_ms)
+    max_error = objectives.max_error_rate
+    ceiling = objectives.cost.ceiling_per_1k_predictions_usd
+    psi = slo.drift.psi_alert_threshold
     sel = f'job="{job}"'
     predict = f'{sel},route="{PREDICT_ROUTE}"'
 
@@ -101,7 +102,7 @@ def build_dashboard(slo: Mapping[str, Any]) -> dict[str, Any]:
             (0, 0, 12, 8),
             "s",
             target,
-            f"slo.yaml objectives.latency_p95_ms = {objectives['latency_p95_ms']} ms",
+            f"slo.yaml objectives.latency_p95_ms = {objectives.latency_p95_ms:g} ms",
         ),
         _timeseries(
             2,

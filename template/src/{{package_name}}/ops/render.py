@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ..slo import load_slo
 from .alerts import build_rule_tests, build_rules
 from .dashboard import build_dashboard
 from .slo_doc import render_slo_doc
@@ -37,24 +38,6 @@ def runbook_base(root: Path) -> str:
     return RELATIVE_RUNBOOK
 
 
-def load_slo(root: Path) -> dict[str, Any]:
-    data = yaml.safe_load((root / "slo.yaml").read_text(encoding="utf-8"))
-    missing = [
-        key
-        for key, present in {
-            "service": "service" in data,
-            "objectives.latency_p95_ms": "latency_p95_ms" in data.get("objectives", {}),
-            "objectives.max_error_rate": "max_error_rate" in data.get("objectives", {}),
-            "objectives.cost": "cost" in data.get("objectives", {}),
-            "drift.psi_alert_threshold": "psi_alert_threshold" in data.get("drift", {}),
-        }.items()
-        if not present
-    ]
-    if missing:
-        raise ValueError(f"{root / 'slo.yaml'} lacks {', '.join(missing)}")
-    return dict(data)
-
-
 def _yaml(data: Mapping[str, Any], package: str) -> str:
     body = yaml.safe_dump(dict(data), sort_keys=False, width=100_000, allow_unicode=True)
     return _YAML_HEADER.format(package=package) + body
@@ -62,7 +45,7 @@ def _yaml(data: Mapping[str, Any], package: str) -> str:
 
 def outputs(root: Path, package: str) -> dict[Path, str]:
     """relative path -> content of every generated file."""
-    slo = load_slo(root)
+    slo = load_slo(root / "slo.yaml")
     base = runbook_base(root)
     return {
         ALERTS_FILE: _yaml(build_rules(slo, base), package),

@@ -1,7 +1,7 @@
 """Render docs/slo.md from slo.yaml: the human-readable definition of done.
 
-Only the standard library is used here (the ops package must import with PyYAML alone), and the
-output is a pure function of the parsed slo.yaml, so a test can regenerate it and compare.
+The output is a pure function of the typed slo.yaml (`slo.SLO`), so a test can regenerate it and
+compare.
 """
 
 from __future__ import annotations
@@ -9,21 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..slo import SLO
+
 HEADER = (
     "<!-- GENERATED from slo.yaml by `make ops` (ops render): edit slo.yaml, not this file. -->\n"
 )
-
-# Metrics for which a smaller value is better (the gate treats the threshold as a ceiling).
-LOWER_IS_BETTER = {"rmse", "mae", "mse", "log_loss"}
-
-_DESCRIBED = {
-    ("objectives", "latency_p95_ms"),
-    ("objectives", "max_error_rate"),
-    ("objectives", "quality"),
-    ("objectives", "cost"),
-    ("drift", "psi_alert_threshold"),
-    ("drift", "window_size"),
-}
 
 
 def _fmt(value: Any) -> str:
@@ -62,108 +52,67 @@ def _section(title: str, intro: str, data: Any) -> list[str]:
     return ["", f"## {title}", "", intro, "", *_table(rows)]
 
 
-def render_slo_doc(slo: Mapping[str, Any]) -> str:
+def render_slo_doc(slo: SLO) -> str:
     """Markdown for docs/slo.md; every number comes from `slo` (the parsed slo.yaml)."""
-    objectives = slo.get("objectives") or {}
-    quality = objectives.get("quality") or {}
-    cost = objectives.get("cost") or {}
-    drift = slo.get("drift") or {}
+    objectives = slo.objectives
+    quality = objectives.quality
+    cost = objectives.cost
+    drift = slo.drift
 
-    service = slo.get("service")
-    title = f"# Service level objectives: {service}" if service else "# Service level objectives"
-    lines = [HEADER.rstrip("\n"), title, ""]
+    lines = [HEADER.rstrip("\n"), f"# Service level objectives: {slo.service}", ""]
     lines.append(
         "The definition of done of this service. `slo.yaml` is the one source: "
         "the evaluation gate, the alert rules, the dashboards, the load test "
         "and this page all read it. "
         "A change to an objective is a reviewed change to `slo.yaml`."
     )
+    rate = objectives.max_error_rate
+    op = "≥" if quality.higher_is_better else "≤"
     lines += [
         "",
         "## Objectives",
         "",
         "| objective | target | measured by | enforced by |",
         "|---|---|---|---|",
-    ]
-
-    if "latency_p95_ms" in objectives:
-        lines.append(
-            f"| Latency | p95 of `POST /predict` ≤ {_fmt(objectives['latency_p95_ms'])} ms "
-            "| `slipway_http_request_duration_seconds` "
-            "| alert `LatencySLOBurnRate`; `make loadtest` |"
-        )
-    if "max_error_rate" in objectives:
-        rate = float(objectives["max_error_rate"])
-        lines.append(
-            f"| Errors | 5xx responses ≤ {rate:.4g} of requests ({rate * 100:.4g}%) "
-            '| `slipway_http_requests_total{status=~"5.."}` | alert `ErrorRateSLOBreach` |'
-        )
-    if quality:
-        metric = str(quality.get("metric", "?"))
-        op = "≤" if metric in LOWER_IS_BETTER else "≥"
-        regression = quality.get("max_regression_vs_champion")
-        vs_champion = (
-            f", and at most {_fmt(regression)} worse than the champion"
-            if regression is not None
-            else ""
-        )
-        lines.append(
-            f"| Quality | {metric} {op} {_fmt(quality.get('threshold'))} "
-            f"on the golden set{vs_champion} "
-            "| `reports/eval.json` | `make evaluate` (exit 1 blocks promotion) |"
-        )
-    if cost:
-        ceiling = cost.get("ceiling_per_1k_predictions_usd")
-        lines.append(
-            f"| Cost | ≤ ${_fmt(ceiling)} per 1,000 predictions "
-            "| `slipway_prediction_cost_usd` | alert `CostPerPredictionAboveCeiling` |"
-        )
-    if "psi_alert_threshold" in drift:
-        window = drift.get("window_size")
-        over = f" over the last {_fmt(window)} predictions" if window is not None else ""
-        lines.append(
-            f"| Drift | PSI ≤ {_fmt(drift['psi_alert_threshold'])} per feature{over} "
-            "| `slipway_feature_drift_psi` | alert `FeatureDriftHigh` |"
-        )
-    lines += [
+        f"| Latency | p95 of `POST /predict` ≤ {_fmt(objectives.latency_p95_ms)} ms "
+        "| `slipway_http_request_duration_seconds` "
+        "| alert `LatencySLOBurnRate`; `make loadtest` |",
+        f"| Errors | 5xx responses ≤ {rate:.4g} of requests ({rate * 100:.4g}%) "
+        '| `slipway_http_requests_total{status=~"5.."}` | alert `ErrorRateSLOBreach` |',
+        f"| Quality | {quality.metric} {op} {_fmt(quality.threshold)} on the golden set, and at "
+        f"most {_fmt(quality.max_regression_vs_champion)} worse than the champion "
+        "| `reports/eval.json` | `make evaluate` (exit 1 blocks promotion) |",
+        f"| Cost | ≤ ${_fmt(cost.ceiling_per_1k_predictions_usd)} per 1,000 predictions "
+        "| `slipway_prediction_cost_usd` | alert `CostPerPredictionAboveCeiling` |",
+        f"| Drift | PSI ≤ {_fmt(drift.psi_alert_threshold)} per feature over the last "
+        f"{_fmt(drift.window_size)} predictions "
+        "| `slipway_feature_drift_psi` | alert `FeatureDriftHigh` |",
         "| Availability | the model is loaded in every serving replica "
         "| `slipway_model_ready` | alert `ModelNotReady`; `/readyz` |",
     ]
-
-    price = cost.get("instance_hourly_price_usd")
-    ceiling = cost.get("ceiling_per_1k_predictions_usd")
-    if price and ceiling:
-        # Below this sustained throughput one instance costs more per prediction than the ceiling.
-        min_rps = float(price) / 3600.0 / (float(ceiling) / 1000.0)
-        lines += [
-            "",
-            "### Cost model",
-            "",
-            f"One serving instance costs ${_fmt(price)} per hour. To stay under "
-            f"${_fmt(ceiling)} per 1,000 predictions, each instance must serve at least "
-            f"**{min_rps:.3g} predictions per second** on average (hourly price / 3600 / "
-            "(ceiling / 1000)). Idle replicas are what usually breaks this objective.",
-        ]
-
-    rest = {k: v for k, v in objectives.items() if ("objectives", k) not in _DESCRIBED}
-    if rest:
-        lines += _section("Other objectives", "Further keys under `objectives`.", rest)
+    price, ceiling = cost.instance_hourly_price_usd, cost.ceiling_per_1k_predictions_usd
+    # Below this sustained throughput one instance costs more per prediction than the ceiling.
+    min_rps = price / 3600.0 / (ceiling / 1000.0)
+    lines += [
+        "",
+        "### Cost model",
+        "",
+        f"One serving instance costs ${_fmt(price)} per hour. To stay under "
+        f"${_fmt(ceiling)} per 1,000 predictions, each instance must serve at least "
+        f"**{min_rps:.3g} predictions per second** on average (hourly price / 3600 / "
+        "(ceiling / 1000)). Idle replicas are what usually breaks this objective.",
+    ]
     lines += _section(
         "Rollback rule",
         "When the champion is rolled back to the previous one "
         "(procedure: [runbook, model rollback](runbook.md#model-rollback)).",
-        slo.get("rollback"),
+        slo.rollback.model_dump(),
     )
     lines += _section(
         "Guardrails",
         "Request-time checks: inputs outside the data contract are rejected or flagged "
         "(`out_of_range`), oversized requests are refused, low-confidence predictions abstain "
         "(alert `GuardrailRejectionsHigh`).",
-        slo.get("guardrails"),
+        slo.guardrails.model_dump(),
     )
-    extra_drift = {k: v for k, v in drift.items() if ("drift", k) not in _DESCRIBED}
-    lines += _section("Drift settings", "Further drift settings.", extra_drift)
-    known = {"objectives", "rollback", "guardrails", "drift", "service"}
-    others = {k: v for k, v in slo.items() if k not in known}
-    lines += _section("Other settings", "Further keys of `slo.yaml`.", others)
     return "\n".join(lines) + "\n"

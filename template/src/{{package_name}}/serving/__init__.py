@@ -1,1 +1,1 @@
-"""The HTTP service: app factory, request/response schemas, model loading."""
+"""The request path: app factory, routes, dependencies, guardrails, telemetry."""

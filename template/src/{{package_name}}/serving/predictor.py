@@ -14,10 +14,10 @@ import numpy as np
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from ..artifact import LoadedModel
 from ..data.contract import DataContract
-from ..guardrails import RangeGuard, Violation, abstain_mask
 from ..slo import SLO
-from .model_loader import LoadedModel
+from .guardrails import RangeGuard, Violation, abstain_mask
 from .schemas import record_model
 
 
@@ -38,20 +38,24 @@ class Predictor:
         self.contract = contract
         self.slo = slo
         self.names = contract.feature_names
-        record = record_model(contract)
-        self._one = TypeAdapter(record)
-        self._many = TypeAdapter(list[record])  # type: ignore[valid-type]
+        # The one record model: validation here, the request schema in the OpenAPI document.
+        self.record = record_model(contract)
+        self._one = TypeAdapter(self.record)
+        self._many = TypeAdapter(list[self.record])  # type: ignore[name-defined]
         self.guard = RangeGuard(contract)
         self.classes = contract.classes
+
+    def check_body_size(self, size: int) -> None:
+        """413 for a body over slo.yaml's `guardrails.max_body_bytes` (declared or received)."""
+        limit = self.slo.guardrails.max_body_bytes
+        if size > limit:
+            raise PayloadTooLarge(f"request body is {size} bytes; the limit is {limit}")
 
     def parse(self, body: bytes) -> tuple[np.ndarray, bool]:
         """Body -> (feature matrix in contract order, was it a batch); 422 or 413 on bad input."""
         limits = self.slo.guardrails
         prefix: tuple[str | int, ...] = ("body",)
-        if len(body) > limits.max_body_bytes:
-            raise PayloadTooLarge(
-                f"request body is {len(body)} bytes; the limit is {limits.max_body_bytes}"
-            )
+        self.check_body_size(len(body))
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from .config import PROJECT_ROOT, Settings
-from .data.contract import DataContract
-from .data.loaders import data_hash, load_dataset
-from .errors import RegistryError
+from ..config import PROJECT_ROOT, Settings
+from ..data.contract import DataContract
+from ..data.loaders import data_hash, load_dataset
+from ..errors import RegistryError
+from ..lifecycle import CHALLENGER, CHAMPION
+from ..registry import Registry
+from ..slo import SLO, load_slo
 from .quality import score
-from .registry import CHALLENGER, CHAMPION, Registry
-from .slo import SLO, load_slo
 
 REPORT_JSON = "eval.json"
 REPORT_MD = "eval.md"
@@ -29,7 +30,7 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
     slo = load_slo(settings.slo_path)
     contract = DataContract.load(settings.contract_path)
     features, target = load_dataset(settings.golden_path, contract)
-    registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
+    registry = Registry.from_settings(settings)
     if registry.get_alias(alias) is None:
         raise RegistryError(f"no '{alias}' version of {settings.model_name}: run `train` first")
     candidate = registry.load(alias)

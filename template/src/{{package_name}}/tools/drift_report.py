@@ -1,71 +1,21 @@
-"""Data drift: population stability index (PSI) per feature against the training reference.
+"""`<package> drift <file>`: an offline drift report (JSON, Markdown, PNG) for a file of inputs.
 
-The reference (decile edges and proportions of the training data) is logged with every model
-version (MLflow artefact `reference/feature_profile.json`) and exported with it. The service
-keeps a sliding window of recent inputs (telemetry.DriftWindow) and exports PSI per feature;
-`<package> drift <file>` writes an offline report (JSON, Markdown, PNG) for a file of inputs.
+PSI per feature of the file against the training reference of a model version (see
+artifact/profile.py); the running service exports the same PSI over a window of live inputs
+(serving/telemetry/drift_window.py).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-BINS = 10
-# Proportions are floored so that an empty bin does not make the PSI infinite.
-EPSILON = 1e-4
-
-
-@dataclass(frozen=True)
-class ReferenceProfile:
-    """Per-feature bin edges (deciles of the training data) and the training proportions."""
-
-    features: list[str]
-    edges: list[list[float]]
-    proportions: list[list[float]]
-
-    @classmethod
-    def from_training(cls, features: list[str], data: np.ndarray) -> ReferenceProfile:
-        edges, proportions = [], []
-        for column in data.T:
-            inner = np.unique(np.quantile(column, np.linspace(0, 1, BINS + 1)[1:-1]))
-            edges.append(inner.tolist())
-            proportions.append(_proportions(column, inner).tolist())
-        return cls(features, edges, proportions)
-
-    def to_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.__dict__, indent=1), encoding="utf-8")
-
-    @classmethod
-    def from_json(cls, path: Path) -> ReferenceProfile:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
-
-    def psi(self, data: np.ndarray) -> dict[str, float]:
-        """PSI of each feature of `data` (rows = observations) against the reference."""
-        result = {}
-        for index, name in enumerate(self.features):
-            column = data[:, index]
-            column = column[~np.isnan(column)]  # nulls of nullable columns are not a bin
-            if not len(column):
-                continue
-            expected = np.maximum(np.asarray(self.proportions[index]), EPSILON)
-            actual = np.maximum(_proportions(column, np.asarray(self.edges[index])), EPSILON)
-            result[name] = float(np.sum((actual - expected) * np.log(actual / expected)))
-        return result
-
-
-def _proportions(column: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
-    counts = np.bincount(
-        np.searchsorted(inner_edges, column, side="right"), minlength=len(inner_edges) + 1
-    )
-    return counts / max(len(column), 1)
-
-
-# ---- offline report: `<package> drift <file>` ----------------------------------------------------
+from ..artifact import REFERENCE_DIR, REFERENCE_FILE, ReferenceProfile, bin_proportions
+from ..config import Settings
+from ..lifecycle import CHAMPION
 
 
 def drift_report(
@@ -142,7 +92,7 @@ def _plot(
         index = reference.features.index(top)
         column = data[:, index]
         column = column[~np.isnan(column)]
-        live = _proportions(column, np.asarray(reference.edges[index]))
+        live = bin_proportions(column, np.asarray(reference.edges[index]))
         positions = np.arange(len(live))
         bins.bar(positions - 0.2, reference.proportions[index], width=0.4, label="training")
         bins.bar(positions + 0.2, live, width=0.4, label="this file")
@@ -158,7 +108,7 @@ def _plot(
 def add_arguments(parser: Any) -> None:
     parser.add_argument("file", type=Path, help="CSV of inputs with the contract's feature columns")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--alias", default="champion", help="reference of this registry alias")
+    source.add_argument("--alias", default=CHAMPION, help="reference of this registry alias")
     source.add_argument("--model-dir", type=Path, default=None, help="or of an exported model")
     parser.add_argument("--out", type=Path, default=None, help="default: reports/")
     parser.add_argument(
@@ -166,18 +116,16 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def load_reference(settings: Any, alias: str, model_dir: Path | None) -> ReferenceProfile:
+def load_reference(settings: Settings, alias: str, model_dir: Path | None) -> ReferenceProfile:
     """The training reference of an exported model folder, or of a registry alias's run."""
     import tempfile
 
-    from .serving.model_loader import REFERENCE_DIR, REFERENCE_FILE
-
     if model_dir is not None:
         return ReferenceProfile.from_json(model_dir / REFERENCE_DIR / REFERENCE_FILE)
-    from .errors import RegistryError
-    from .registry import Registry
+    from ..errors import RegistryError
+    from ..registry import Registry
 
-    registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
+    registry = Registry.from_settings(settings)
     info = registry.get_alias(alias)
     if info is None or not info.run_id:
         raise RegistryError(f"no '{alias}' version of {settings.model_name} with a training run")
@@ -186,10 +134,10 @@ def load_reference(settings: Any, alias: str, model_dir: Path | None) -> Referen
         return ReferenceProfile.from_json(Path(tmp) / REFERENCE_DIR / REFERENCE_FILE)
 
 
-def run_from_args(settings: Any, args: Any) -> int:
-    from .data.contract import DataContract
-    from .data.loaders import load_features
-    from .slo import load_slo
+def run_from_args(settings: Settings, args: Any) -> int:
+    from ..data.contract import DataContract
+    from ..data.loaders import load_features
+    from ..slo import load_slo
 
     contract = DataContract.load(settings.contract_path)
     data = load_features(args.file, contract)

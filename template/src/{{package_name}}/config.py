@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ._template import PROJECT_SLUG
+from ._template import PROJECT_SLUG, TRACES_EXPORTER_ANSWER, TRACKING_URI_ANSWER
+from .lifecycle import CHAMPION
 
 # The repo root when running from a checkout; inside the image, /app.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Blank answer at copy time = the embedded sqlite store inside the repo.
-{%- if mlflow_tracking_uri %}
-DEFAULT_TRACKING_URI = "{{ mlflow_tracking_uri }}"
-{%- else %}
-DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
-{%- endif %}
+# A blank answer at copy time = the embedded sqlite store inside the repo.
+DEFAULT_TRACKING_URI = TRACKING_URI_ANSWER or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+TracesExporter = Literal["none", "console", "otlp"]
 
 
 class Settings(BaseSettings):
@@ -33,7 +31,7 @@ class Settings(BaseSettings):
     reports_dir: Path = PROJECT_ROOT / "reports"
 
     model_name: str = PROJECT_SLUG
-    model_alias: str = "champion"
+    model_alias: str = CHAMPION
     # When set, the service loads this exported model directory (baked into the image) instead of
     # asking the registry: no registry needed at start-up, one immutable image per model version.
     model_dir: Path | None = None
@@ -44,8 +42,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
-    traces_exporter: Literal["none", "console", "otlp"] = Field(
-        default="{{ tracing_exporter }}", validation_alias="OTEL_TRACES_EXPORTER"
+    traces_exporter: TracesExporter = Field(
+        default=cast(TracesExporter, TRACES_EXPORTER_ANSWER),
+        validation_alias="OTEL_TRACES_EXPORTER",
     )
     # Tracing, metric updates and access logs (off only to measure their cost: `make bench`).
     telemetry_enabled: bool = True

@@ -24,9 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .data.contract import DataContract
-from .slo import SLO, load_slo
+from ..config import Settings
+from ..data.contract import DataContract
+from ..ops.metrics import PREDICT_ROUTE
+from ..slo import SLO, load_slo
 
 
 @dataclass
@@ -95,7 +96,7 @@ async def run_load(
     """POST `requests` /predict calls (after `warmup` unmeasured ones); record each outcome."""
     import httpx  # deferred: a dev/CD tool; the runtime image's CLI must import without it
 
-    endpoint = url.rstrip("/") + "/predict"
+    endpoint = url.rstrip("/") + PREDICT_ROUTE
     headers = {"content-type": "application/json"}
     latencies: list[float] = []
     statuses: dict[str, int] = {}

@@ -17,16 +17,22 @@ import numpy as np
 import sklearn
 from mlflow.models import infer_signature
 
-from ._template import TEMPLATE_VERSION
-from .config import PROJECT_ROOT, Settings
-from .data.contract import DataContract
-from .data.loaders import data_hash, load_dataset
-from .drift import ReferenceProfile
-from .model import PARAMS, build_pipeline
+from .._template import TEMPLATE_VERSION
+from ..artifact import REFERENCE_DIR, REFERENCE_FILE, SERIALIZATION_FORMAT, ReferenceProfile
+from ..config import PROJECT_ROOT, Settings
+from ..data.contract import DataContract
+from ..data.loaders import data_hash, load_dataset
+from ..lifecycle import (
+    CHALLENGER,
+    DATA_HASH_TAG,
+    GIT_COMMIT_TAG,
+    MODEL_TASK_TAG,
+    TEMPLATE_VERSION_TAG,
+)
+from ..model import PARAMS, build_pipeline
+from ..registry import Registry, process_wide_uris
+from ..slo import load_slo
 from .quality import score
-from .registry import CHALLENGER, Registry, process_wide_uris
-from .serving.model_loader import REFERENCE_DIR, REFERENCE_FILE
-from .slo import load_slo
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,13 @@ def train(settings: Settings) -> TrainResult:
         f"train_{k}": v for k, v in score(slo.model_task, pipeline, features, target).items()
     }
 
-    registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
+    registry = Registry.from_settings(settings)
     digest = data_hash(settings.train_path)
     tags = {
-        "slipway.data_hash": digest,
-        "slipway.git_commit": git_commit(),
-        "slipway.template_version": TEMPLATE_VERSION,
-        "slipway.model_task": slo.model_task,
+        DATA_HASH_TAG: digest,
+        GIT_COMMIT_TAG: git_commit(),
+        TEMPLATE_VERSION_TAG: TEMPLATE_VERSION,
+        MODEL_TASK_TAG: slo.model_task,
     }
     with (
         process_wide_uris(settings.tracking_uri),
@@ -78,7 +84,7 @@ def train(settings: Settings) -> TrainResult:
         logged = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            serialization_format="skops",  # what serving/model_loader.py reads, without pickle
+            serialization_format=SERIALIZATION_FORMAT,  # what the artifact loader reads (no pickle)
             signature=infer_signature(features[:5], pipeline.predict(features[:5])),
             # Stated, not inferred: inference shells out to the package manager (seconds per run).
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],

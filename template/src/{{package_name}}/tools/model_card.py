@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ._template import TEMPLATE_VERSION
+from .._template import TEMPLATE_VERSION
 
 BLOCKS = ("details", "data", "evaluation")
 _BLOCK = re.compile(
@@ -233,7 +233,7 @@ def write_model_card(
 
 def main(settings: Any = None, out: Path | None = None) -> int:
     """`<pkg> model-card`: fill docs/model-card.md from reports/eval.json."""
-    from .config import PROJECT_ROOT, Settings
+    from ..config import PROJECT_ROOT, Settings
 
     settings = settings or Settings()
     path = write_model_card(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data.contract import DataContract
+from ..data.contract import DataContract
 
 
 @dataclass(frozen=True)

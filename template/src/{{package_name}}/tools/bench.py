@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ..ops.metrics import PREDICT_ROUTE
+
 BUDGET = 0.15
 
 # A minimal OTLP/HTTP receiver: accepts every export with 200 and drops it.
@@ -72,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def example_body(settings: Any, batch: int) -> bytes:
-    from .data.contract import DataContract
+    from ..data.contract import DataContract
 
     contract = DataContract.load(settings.contract_path)
     with settings.golden_path.open(encoding="utf-8") as handle:
@@ -88,8 +90,8 @@ async def post(app: ASGIApp, body: bytes) -> int:
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
+        "path": PREDICT_ROUTE,
+        "raw_path": PREDICT_ROUTE.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [
@@ -152,7 +154,8 @@ def start_sink() -> tuple[subprocess.Popen[str], str]:
 
 
 def run_from_args(settings: Any, args: argparse.Namespace) -> int:
-    from .serving.app import create_app, load_model
+    from ..serving.app import create_app
+    from ..serving.deps import load_model
 
     model = load_model(settings)
     body = example_body(settings, args.batch)
@@ -190,7 +193,7 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
             finally:
                 sys.stderr = stderr
                 for app in apps.values():
-                    app.state.telemetry.shutdown()
+                    app.state.runtime.telemetry.shutdown()
     finally:
         if sink is not None:
             sink.terminate()

@@ -1,4 +1,8 @@
-"""Command line: `{{ package_name }} train | evaluate | promote | rollback | serve | ...`."""
+"""Command line: `<package> train | evaluate | promote | rollback | export | serve | ...`.
+
+Each command imports what it needs when it runs, so `--help` and the serving image (no MLflow,
+no pandas) only pay for the command they use.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,17 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ._template import PACKAGE_NAME
 from .config import Settings
+from .lifecycle import CHALLENGER, CHAMPION
 
 
 def _train(settings: Settings, _: argparse.Namespace) -> int:
-    from .train import train
+    from .training.train import train
 
     result = train(settings)
     print(
-        f"registered {settings.model_name} version {result.version} as 'challenger' "
+        f"registered {settings.model_name} version {result.version} as '{CHALLENGER}' "
         f"(run {result.run_id}, data sha256 {result.data_hash[:12]}…)"
     )
     print(json.dumps(result.metrics, indent=2))
@@ -24,7 +30,7 @@ def _train(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .training.evaluate import evaluate
 
     report = evaluate(settings, alias=args.alias)
     for check in report["checks"]:
@@ -40,30 +46,40 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
 def _promote(settings: Settings, args: argparse.Namespace) -> int:
     from .registry import Registry
 
-    registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
+    registry = Registry.from_settings(settings)
     promoted = registry.promote(args.version)
-    print(f"{settings.model_name} version {promoted.version} is now 'champion'")
+    print(f"{settings.model_name} version {promoted.version} is now '{CHAMPION}'")
     return 0
 
 
 def _rollback(settings: Settings, _: argparse.Namespace) -> int:
     from .registry import Registry
 
-    registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
+    registry = Registry.from_settings(settings)
     restored = registry.rollback()
-    print(f"rolled back: {settings.model_name} version {restored.version} is 'champion' again")
+    print(f"rolled back: {settings.model_name} version {restored.version} is '{CHAMPION}' again")
     return 0
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     import shutil
+    import tempfile
 
     from .registry import Registry
 
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    registry = Registry(settings.tracking_uri, settings.model_name, settings.artifact_root)
-    info = registry.export(args.alias, args.out)
+    out: Path = args.out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    registry = Registry.from_settings(settings)
+    # Exported beside the target first: a refused export (unknown alias, registry down) leaves
+    # the folder being served untouched; the swap itself is two renames.
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as tmp:
+        staged = Path(tmp) / "model"
+        info = registry.export(args.alias, staged)
+        if out.exists():
+            previous = Path(tmp) / "previous"
+            out.rename(previous)
+        staged.rename(out)
+        shutil.rmtree(Path(tmp) / "previous", ignore_errors=True)
     print(f"exported {settings.model_name} version {info.version} ({args.alias}) to {args.out}")
     return 0
 
@@ -80,7 +96,7 @@ def _validate_data(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _model_card(settings: Settings, _: argparse.Namespace) -> int:
-    from .model_card import main as write_model_card
+    from .tools.model_card import main as write_model_card
 
     return write_model_card(settings)
 
@@ -101,13 +117,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _loadtest(_: Settings, args: argparse.Namespace) -> int:
-    from .loadtest import run_from_args
+    from .tools.loadtest import run_from_args
 
     return run_from_args(args)
 
 
 def _drift(settings: Settings, args: argparse.Namespace) -> int:
-    from .drift import run_from_args
+    from .tools.drift_report import run_from_args
 
     return run_from_args(settings, args)
 
@@ -120,16 +136,16 @@ def _ops(_: Settings, args: argparse.Namespace) -> int:
 
 
 def _bench(settings: Settings, args: argparse.Namespace) -> int:
-    from .bench import run_from_args
+    from .tools.bench import run_from_args
 
     return run_from_args(settings, args)
 
 
 COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] = {
-    "train": ("fit on data/train.csv, register a version, alias it 'challenger'", _train),
+    "train": (f"fit on data/train.csv, register a version, alias it '{CHALLENGER}'", _train),
     "evaluate": ("run the eval gate on data/golden.csv (exit 1 when it fails)", _evaluate),
     "promote": ("make the challenger (or --version) the champion, if its eval passed", _promote),
-    "rollback": ("move 'champion' back to the previous champion", _rollback),
+    "rollback": (f"move '{CHAMPION}' back to the previous champion", _rollback),
     "export": ("write a model version to a folder (baked into the image)", _export),
     "validate-data": (
         "check data/train.csv and data/golden.csv against the contract",
@@ -145,17 +161,17 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] =
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="{{ package_name }}", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PACKAGE_NAME, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, _) in COMMANDS.items():
         # argparse %-formats help strings (not descriptions)
         command = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         if name == "evaluate":
-            command.add_argument("--alias", default="challenger", help="version to evaluate")
+            command.add_argument("--alias", default=CHALLENGER, help="version to evaluate")
         if name == "promote":
             command.add_argument("--version", default=None, help="default: the challenger")
         if name == "export":
-            command.add_argument("--alias", default="champion")
+            command.add_argument("--alias", default=CHAMPION)
             command.add_argument("--out", type=Path, default=Path("model"))
         if name == "serve":
             command.add_argument("--host", default=None, help="default: SERVICE_HOST or 127.0.0.1")
@@ -163,18 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
                 "--port", type=int, default=None, help="default: SERVICE_PORT or 8000"
             )
         if name == "loadtest":
-            from .loadtest import add_arguments
+            from .tools.loadtest import add_arguments
 
             add_arguments(command)
         if name == "drift":
-            from .drift import add_arguments as add_drift_arguments
+            from .tools.drift_report import add_arguments as add_drift_arguments
 
             add_drift_arguments(command)
         if name == "ops":
             command.add_argument("action", choices=["render", "check"])
             command.add_argument("--root", type=Path, default=None, help="default: the repo root")
         if name == "bench":
-            from .bench import add_arguments as add_bench_arguments
+            from .tools.bench import add_arguments as add_bench_arguments
 
             add_bench_arguments(command)
     return parser
