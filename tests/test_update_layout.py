@@ -155,7 +155,7 @@ def test_team_additions_through_extension_points_never_conflict(
     assert "fraud-report" in run(["make", "-s", "help"], project).stdout
     if github:
         ci = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
-        assert ci["jobs"]["team"]["uses"] == "./.github/workflows/team.yml"
+        assert ci["jobs"]["team"]["uses"] == "$/.github/workflows/team.yml"
     else:
         ci = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
         assert {"local": ".gitlab/team.gitlab-ci.yml"} in ci["include"]
