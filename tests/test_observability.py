@@ -1,6 +1,6 @@
 """Observability of the generated service: alert rules and their promtool unit tests, the Grafana
-dashboard's PromQL, compose.yaml against the Compose specification, the render task, every
-tracing exporter answer, and (slow) a real Prometheus scraping a running generated service.
+dashboard's PromQL, compose.yaml against the Compose specification, the render task and every
+tracing exporter answer. A real Prometheus scraping a running service: tests/slow/test_prometheus.py.
 
 Needs `promtool`/`prometheus` (Debian package `prometheus`), jsonschema and promql-parser.
 """
@@ -8,22 +8,16 @@ Needs `promtool`/`prometheus` (Debian package `prometheus`), jsonschema and prom
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, example_answers, render
+
+from tests.support.render import ROOT, RenderCache, answer_sets, example_answers, python_in
 
 SCHEMAS = Path(__file__).parent / "schemas"
 ALERT_NAMES = {
@@ -49,15 +43,7 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def ops(project: Path, package: str, action: str) -> subprocess.CompletedProcess[str]:
     """The generated ops renderer, run like the copier task runs it: stdlib + PyYAML only."""
-    return subprocess.run(
-        [sys.executable, "-m", f"{package}.ops", action, "--root", str(project)],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project / "src")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return python_in(project, "-m", f"{package}.ops", action, "--root", str(project), check=False)
 
 
 def exported_metrics() -> dict[str, str]:
@@ -102,18 +88,10 @@ def selected_metrics(expr: str) -> set[str]:
     return found
 
 
-@pytest.fixture(scope="module", params=["default", "regression-gitlab"])
-def project(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Rendered WITH the copier tasks (the ops render task, then git), no lockfile."""
-    answers = example_answers(request.param)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SLIPWAY_SKIP_LOCK", "1")
-        path = render(
-            tmp_path_factory.mktemp(f"obs-{request.param}") / "repo", answers, skip_tasks=False
-        )
-    yield path, answers
+@pytest.fixture(params=["default", "regression-gitlab"])
+def project(request: pytest.FixtureRequest, renders: RenderCache) -> tuple[Path, dict[str, Any]]:
+    """The shared render (WITH the copier tasks: the ops render task, then git; no lockfile)."""
+    return renders(request.param), example_answers(request.param)
 
 
 # ---- the render task ----------------------------------------------------------------------------
@@ -230,14 +208,7 @@ def test_metric_contract_matches_the_generator(project: tuple[Path, dict[str, An
         "import json, sys; from {p}.ops.metrics import EXPORTED; "
         "json.dump({{k: v[0] for k, v in EXPORTED.items()}}, sys.stdout)"
     ).format(p=answers["package_name"])
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(path / "src")},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(result.stdout) == exported_metrics()
+    assert json.loads(python_in(path, "-c", code).stdout) == exported_metrics()
 
 
 # ---- dashboard ----------------------------------------------------------------------------------
@@ -343,154 +314,25 @@ def test_prometheus_config_loads_the_rules_and_scrapes_the_service(
     assert datasource["datasources"][0]["uid"] == "prometheus"
 
 
-@pytest.mark.parametrize("exporter", ["none", "console", "otlp"])
-def test_every_tracing_exporter_answer_renders(exporter: str, tmp_path: Path) -> None:
-    answers = example_answers(tracing_exporter=exporter)
-    path = render(tmp_path / "repo", answers)
+def test_the_answer_sets_cover_every_tracing_exporter() -> None:
+    exporters = {example_answers(name)["tracing_exporter"] for name in answer_sets()}
+    assert exporters == {"none", "console", "otlp"}
+
+
+@pytest.mark.parametrize("name", answer_sets())
+def test_every_tracing_exporter_answer_renders(name: str, renders: RenderCache) -> None:
+    answers = example_answers(name)
+    exporter = answers["tracing_exporter"]
+    path = renders(name)
     package = path / "src" / answers["package_name"]
-    config = (package / "config.py").read_text()
-    assert f'default="{exporter}", validation_alias="OTEL_TRACES_EXPORTER"' in config
-    for module in ("config.py", "telemetry.py", "serving/app.py"):
+    stamped = (package / "_template.py").read_text()
+    assert f'TRACES_EXPORTER_ANSWER = "{exporter}"' in stamped
+    for module in ("_template.py", "config.py", "serving/telemetry/tracing.py", "serving/app.py"):
         compile((package / module).read_text(), module, "exec")
-    telemetry = (package / "telemetry.py").read_text()
+    telemetry = (package / "serving/telemetry/tracing.py").read_text()
     assert (
         'settings.traces_exporter == "console"' in telemetry
         and 'settings.traces_exporter == "otlp"' in telemetry
     )
     answers_file = yaml.safe_load((path / ".copier-answers.yml").read_text())
     assert answers_file["tracing_exporter"] == exporter
-
-
-# ---- slow: a real Prometheus scraping a running generated service --------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer 200 within {timeout}s")
-        time.sleep(0.3)
-
-
-def prom_query(base: str, expr: str) -> list[dict[str, Any]]:
-    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return list(body["data"]["result"])
-
-
-@pytest.mark.slow
-def test_real_prometheus_scrapes_the_running_service(
-    generated_project: Any, tmp_path: Path
-) -> None:
-    project = generated_project("default")
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus not found: apt-get install -y prometheus"
-    slug = yaml.safe_load((project.path / "slo.yaml").read_text())["service"]
-    port, prom_port = free_port(), free_port()
-    logs = tmp_path / "service.log", tmp_path / "prometheus.log"
-    with logs[0].open("w") as service_log, logs[1].open("w") as prometheus_log:
-        _scrape_check(project, slug, port, prom_port, tmp_path, binary, service_log, prometheus_log)
-
-
-def _scrape_check(
-    project: Any,
-    slug: str,
-    port: int,
-    prom_port: int,
-    tmp_path: Path,
-    binary: str,
-    service_log: Any,
-    prometheus_log: Any,
-) -> None:
-    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "SERVICE_PORT": str(port)}
-    env.pop("VIRTUAL_ENV", None)
-    service = subprocess.Popen(
-        [str(project.path / ".venv" / "bin" / project.package), "serve", "--port", str(port)],
-        cwd=project.path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=service_log,
-    )
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(project.path / ALERTS)],
-        "scrape_configs": [
-            {"job_name": slug, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    prometheus = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=prometheus_log,
-    )
-    base = f"http://127.0.0.1:{prom_port}"
-    try:
-        wait_for(f"http://127.0.0.1:{port}/readyz")
-        wait_for(f"{base}/-/ready")
-        golden = (project.path / "data" / "golden.csv").read_text().splitlines()
-        header, rows = golden[0].split(","), [line.split(",") for line in golden[1:6]]
-        contract = yaml.safe_load((project.path / "data" / "contract.yaml").read_text())
-        target = contract.get("target")
-        records = [
-            {k: float(v) for k, v in zip(header, row, strict=True) if k != target} for row in rows
-        ]
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/predict",
-            data=json.dumps({"records": records}).encode(),
-            headers={"content-type": "application/json"},
-        )
-        for _ in range(3):
-            with urllib.request.urlopen(request, timeout=10) as response:
-                assert response.status == 200
-        query = f'sum(slipway_http_requests_total{{job="{slug}",route="/predict",status="200"}})'
-        deadline = time.monotonic() + 60
-        while not (result := prom_query(base, query)) or float(result[0]["value"][1]) < 3:
-            assert time.monotonic() < deadline, f"Prometheus never saw the requests: {result}"
-            time.sleep(1)
-        assert (
-            float(
-                prom_query(base, f'sum(slipway_predictions_total{{job="{slug}"}})')[0]["value"][1]
-            )
-            == 15
-        )
-        assert prom_query(base, f'slipway_model_ready{{job="{slug}"}}')[0]["value"][1] == "1"
-        assert prom_query(base, f'slipway_prediction_cost_usd_total{{job="{slug}"}} > 0')
-        assert prom_query(base, f'slipway_model_info{{job="{slug}",model_alias="champion"}}')
-        with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
-            groups = json.load(response)["data"]["groups"]
-        loaded = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
-        assert set(loaded) == ALERT_NAMES
-        deadline = time.monotonic() + 30
-        while set(loaded.values()) != {"ok"}:  # every rule evaluated without error
-            assert time.monotonic() < deadline, loaded
-            time.sleep(1)
-            with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
-                groups = json.load(response)["data"]["groups"]
-            loaded = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
-    finally:
-        for process in (prometheus, service):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()

@@ -3,7 +3,8 @@ without a platform team, the Backstage catalog entry (validated against Backstag
 schemas, vendored in tests/schemas/backstage by scripts/vendor_backstage_schemas.py), the
 runbook against the alert catalog, the model card skeleton and the SLO page generator.
 
-Fast: renders with `copier copy --skip-tasks`; nothing is installed.
+Fast: the session's shared renders of every answer set (tests/answers/: GitHub and GitLab, each
+with and without a platform team); nothing is installed.
 """
 
 from __future__ import annotations
@@ -11,47 +12,26 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from copier import run_copy
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = Path(__file__).parent / "schemas" / "backstage"
+from tests.support.render import (
+    ROOT,
+    RenderCache,
+    answer_sets,
+    example_answers,
+    python_in,
+    render,
+)
+from tests.support.render import project_answers as answers
 
-SCENARIOS: dict[str, dict[str, Any]] = {
-    "github-owner-only": {"project_name": "Gh Solo", "ci_provider": "github", "platform_team": ""},
-    "github-with-platform": {
-        "project_name": "Gh Platform",
-        "ci_provider": "github",
-        "owner_team": "@acme/fraud-ml",
-        "platform_team": "@acme/ml-platform",
-        "oncall_contact": "https://pager.example.com/schedules/fraud",
-        "latency_p95_ms": 250,
-        "max_error_rate": 0.02,
-    },
-    "gitlab-owner-only": {
-        "project_name": "Gl Solo",
-        "ci_provider": "gitlab",
-        "owner_team": "@acme/ml/fraud",
-        "platform_team": "",
-        "model_task": "regression",
-    },
-    "gitlab-with-platform": {
-        "project_name": "Gl Platform",
-        "ci_provider": "gitlab",
-        "owner_team": "@acme/ml/fraud",
-        "platform_team": "@acme/platform/sre",
-        "cost_ceiling_per_1k": 0.2,
-    },
-}
+SCHEMAS = ROOT / "tests" / "schemas" / "backstage"
 
 TEAM_HANDLE = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
 # Backstage's naming rules (catalog-model KubernetesValidatorFunctions / FieldFormatEntityPolicy),
@@ -62,53 +42,27 @@ DNS_PREFIX = re.compile(r"^[a-z0-9]+(?:[-.][a-z0-9]+)*$")
 ALERT_HEADING = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z0-9][A-Za-z0-9]*)+")
 
 
-def render(dst: Path, data: dict[str, Any], src: Path = ROOT) -> Path:
-    run_copy(
-        str(src),
-        dst,
-        data=data,
-        defaults=True,
-        unsafe=True,
-        skip_tasks=True,
-        vcs_ref="HEAD" if (src / ".git").exists() else None,
-        quiet=True,
-    )
-    return dst
+@pytest.fixture(params=answer_sets())
+def project(request: pytest.FixtureRequest, renders: RenderCache) -> Path:
+    """The shared render of each answer set (with the copy task that generates alerts, dashboard
+    and docs/slo.md)."""
+    return renders(request.param)
 
 
-@pytest.fixture(scope="module", params=sorted(SCENARIOS))
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dst = render(tmp_path_factory.mktemp(request.param), SCENARIOS[request.param])
-    # The copy task that generates alerts, dashboard and docs/slo.md (skipped above: it is the
-    # only task these checks need, and it needs nothing installed).
-    subprocess.run(
-        [sys.executable, str(ROOT / "hooks" / "render_ops.py"), package(dst)],
-        cwd=dst,
-        check=True,
-        capture_output=True,
-    )
-    return dst
-
-
-def answers(project: Path) -> dict[str, Any]:
-    return yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+def test_the_answer_sets_cover_both_providers_with_and_without_a_platform_team() -> None:
+    combos = {
+        (a["ci_provider"], bool(a["platform_team"])) for a in map(example_answers, answer_sets())
+    }
+    assert combos == {(p, t) for p in ("github", "gitlab") for t in (True, False)}
 
 
 def package(project: Path) -> str:
-    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
+    return str(answers(project)["package_name"])
 
 
 def run_in(project: Path, code: str) -> Any:
     """Run `code` against the rendered package in a fresh interpreter; returns its JSON output."""
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project,
-        env={"PYTHONPATH": str(project / "src")},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return json.loads(python_in(project, "-c", code).stdout)
 
 
 # ---- CODEOWNERS -----------------------------------------------------------------------------
@@ -143,7 +97,11 @@ def parse_codeowners(text: str, provider: str) -> list[tuple[str, list[str], str
 
 
 def files_of(project: Path) -> list[str]:
-    return [str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()]
+    return [
+        p.relative_to(project).as_posix()
+        for p in project.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(project).parts
+    ]
 
 
 def test_codeowners_for_the_chosen_provider(project: Path) -> None:
@@ -273,7 +231,7 @@ def test_template_version_annotation_without_a_git_template(
     shutil.copytree(
         ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "site", "__pycache__")
     )
-    project = render(tmp_path / "out", {"project_name": "No Git"}, src=src)
+    project = render(tmp_path / "out", example_answers(project_name="No Git"), src=src)
     assert "_commit" not in answers(project)
     entity = yaml.safe_load((project / "catalog-info.yaml").read_text(encoding="utf-8"))
     assert entity["metadata"]["annotations"]["slipway.dev/template-version"] == "unversioned"
@@ -335,8 +293,9 @@ def test_slo_page_is_rendered_at_copy_time(project: Path) -> None:
     page = (project / "docs" / "slo.md").read_text(encoding="utf-8")
     expected = run_in(
         project,
-        f"import json, yaml; from {package(project)}.ops.slo_doc import render_slo_doc; "
-        "print(json.dumps(render_slo_doc(yaml.safe_load(open('slo.yaml')))))",
+        f"import json; from pathlib import Path; from {package(project)}.ops.slo_doc import render_slo_doc; "
+        f"from {package(project)}.slo import load_slo; "
+        "print(json.dumps(render_slo_doc(load_slo(Path('slo.yaml')))))",
     )
     assert page == expected
 
@@ -353,7 +312,7 @@ def test_runbook_escalates_to_the_oncall_contact(project: Path) -> None:
 def test_model_card_skeleton_has_every_generated_block(project: Path) -> None:
     pkg = package(project)
     blocks = run_in(
-        project, f"import json; from {pkg}.model_card import BLOCKS; print(json.dumps(BLOCKS))"
+        project, f"import json; from {pkg}.tools.model_card import BLOCKS; print(json.dumps(BLOCKS))"
     )
     card = (project / "docs" / "model-card.md").read_text(encoding="utf-8")
     for name in blocks:
@@ -371,8 +330,9 @@ def test_slo_page_carries_the_answered_objectives(project: Path) -> None:
     data = answers(project)
     page = run_in(
         project,
-        f"import json, yaml; from {pkg}.ops.slo_doc import render_slo_doc; "
-        "print(json.dumps(render_slo_doc(yaml.safe_load(open('slo.yaml')))))",
+        f"import json; from pathlib import Path; from {pkg}.ops.slo_doc import render_slo_doc; "
+        f"from {pkg}.slo import load_slo; "
+        "print(json.dumps(render_slo_doc(load_slo(Path('slo.yaml')))))",
     )
     assert f"≤ {data['latency_p95_ms']} ms" in page
     assert f"({data['max_error_rate'] * 100:g}%)" in page

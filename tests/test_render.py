@@ -1,4 +1,4 @@
-"""Fast render tests: answer combinations, parseable output, validators, no secrets."""
+"""Fast render tests: every answer set, parseable output, validators, no secrets."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, example_answers, render
 
+from tests.support.render import ROOT, RenderCache, answer_sets, example_answers, render
 
 
 class _CopierLoader(yaml.SafeLoader):
@@ -26,29 +26,6 @@ QUESTIONS = {
     if not k.startswith("_") and isinstance(v, dict)
 }
 
-# Every choice of every multiple-choice question appears at least once across these.
-MATRIX = [
-    pytest.param({}, id="defaults"),
-    pytest.param(
-        {"python_version": "3.11", "quality_metric": "accuracy", "tracing_exporter": "none"},
-        id="py311-accuracy-none",
-    ),
-    pytest.param(
-        {"python_version": "3.13", "model_task": "regression", "quality_metric": "r2",
-         "quality_threshold": 0.3, "tracing_exporter": "otlp", "ci_provider": "gitlab"},
-        id="py313-r2-otlp-gitlab",
-    ),
-    pytest.param(
-        {"model_task": "regression", "quality_metric": "rmse", "quality_threshold": 65.0,
-         "ci_provider": "gitlab", "owner_team": "@group/sub/team"},
-        id="rmse-gitlab-subgroup",
-    ),
-    pytest.param(
-        {"platform_team": "@acme/platform", "mlflow_tracking_uri": "https://mlflow.example.com"},
-        id="platform-team-remote-mlflow",
-    ),
-]
-
 # `{%` never belongs in output; `{{` only when it opens an expression over a template variable
 # (Go templates such as docker's `{{index .RepoDigests 0}}` are legitimate output).
 JINJA_LEFTOVER = re.compile(r"\{%|\{\{-?\s*(?:_copier\w*|" + "|".join(map(re.escape, QUESTIONS)) + r")\b")
@@ -58,10 +35,31 @@ def files(project: Path) -> list[Path]:
     return [p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts]
 
 
-@pytest.fixture(scope="module", params=MATRIX)
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    answers = example_answers(**request.param)
-    return render(tmp_path_factory.mktemp("render") / "repo", answers), answers
+@pytest.fixture(params=answer_sets())
+def rendered(request: pytest.FixtureRequest, renders: RenderCache) -> tuple[Path, dict[str, Any]]:
+    return renders(request.param), example_answers(request.param)
+
+
+def choice_values(spec: dict[str, Any]) -> set[str]:
+    """The values of a multiple-choice question (a list, a label -> value map, or `label: value`
+    lines of a templated string)."""
+    choices = spec["choices"]
+    if isinstance(choices, list):
+        return {str(c) for c in choices}
+    if isinstance(choices, dict):
+        return {str(v) for v in choices.values()}
+    return set(re.findall(r"^\s*[^{%\n][^\n]*:\s*(\S+)\s*$", choices, flags=re.MULTILINE))
+
+
+def test_the_answer_sets_cover_every_choice() -> None:
+    """Every choice of every multiple-choice question appears in some file of tests/answers/."""
+    sets = [example_answers(name) for name in answer_sets()]
+    for name, spec in QUESTIONS.items():
+        if "choices" in spec:
+            values = choice_values(spec)
+            assert len(values) >= 2, (name, values)
+            missing = values - {str(a[name]) for a in sets}
+            assert not missing, f"no answer set in tests/answers/ picks {name} = {sorted(missing)}"
 
 
 def test_expected_files(rendered: tuple[Path, dict[str, Any]]) -> None:
@@ -72,8 +70,9 @@ def test_expected_files(rendered: tuple[Path, dict[str, Any]]) -> None:
         "data/train.csv", "data/golden.csv", "data/contract.yaml", "Dockerfile",
     ]:
         assert (project / relative).is_file(), relative
-    for module in ["train.py", "registry.py", "evaluate.py", "guardrails.py", "cli.py", "model.py",
-                   "data/contract.py", "serving/app.py", "drift.py"]:
+    for module in ["training/train.py", "registry.py", "training/evaluate.py", "cli.py", "model.py",
+                   "serving/guardrails.py", "data/contract.py", "serving/app.py",
+                   "artifact/profile.py", "tools/drift_report.py"]:
         assert (pkg / module).is_file(), module
     github = answers["ci_provider"] == "github"
     assert (project / ".github" / "workflows" / "ci.yml").exists() is github

@@ -1,20 +1,21 @@
 """`copier update` from the previous release (a real earlier commit of this repo) to the working tree.
 
-Releases are tagged in a temporary clone (tests/update_support.py). Fast cases skip copier's tasks
-where they do not matter (migrations still run: copier runs them even with --skip-tasks); the
-copy task's own checks, and the slow case, run the tasks as a team does.
+Releases are tagged in a temporary clone (tests/support/update.py). These cases skip copier's
+tasks where they do not matter (migrations still run: copier runs them even with --skip-tasks);
+the copy task's own checks run the tasks as a team does, and so does the slow case
+(tests/slow/test_update.py: the updated repo passes its own tests).
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, example_answers, render, run
-from update_support import (
-    answers,
+
+from tests.support.render import ROOT, example_answers, render
+from tests.support.render import project_answers as answers
+from tests.support.update import (
     changed_lines,
     commit_all,
     conflicted_files,
@@ -23,7 +24,6 @@ from update_support import (
     diff_r,
     git,
     list_conflicts,
-    make_template_clone,
     next_release,
     platform_python_files,
     previous_release,
@@ -36,8 +36,8 @@ ANSWER_SETS = ["default", "regression-gitlab"]
 
 
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_template_clone(tmp_path_factory.mktemp("template") / "slipway")
+def template(template_clone: Path) -> Path:
+    return template_clone
 
 
 @pytest.fixture(scope="session")
@@ -280,18 +280,3 @@ def test_copy_only_tasks_do_not_run_again(template: Path, tmp_path: Path) -> Non
     assert "not writing uv.lock" not in update.stderr
     assert git(project, "rev-parse", "HEAD").strip() == first, "the update made a commit"
     assert not (project / "uv.lock").exists()
-
-
-# 7 -----------------------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_the_updated_repo_passes_its_own_tests(template: Path, tmp_path: Path) -> None:
-    """As the scheduled workflow does it: update, re-lock, then the repo's own tests (they include
-    tests/test_no_update_conflicts.py)."""
-    project = tmp_path / "team"
-    copier_copy(template, project, PREVIOUS)
-    assert (project / "uv.lock").exists()
-    copier_update(project, skip_tasks=False)
-    assert conflicted_files(project) == []
-    run([sys.executable, "-m", "uv", "lock"], project, timeout=900)
-    run(["make", "setup"], project, timeout=1200)
-    run(["make", "test"], project, timeout=1800)

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, example_answers, render, tool_venv
-from test_delivery import Tools, tools  # noqa: F401  (session fixture: actionlint, shellcheck...)
-from update_support import list_conflicts
+
+from tests.support.commands import tool_venv
+from tests.support.render import ROOT, RenderCache
+from tests.support.tools import Tools
+from tests.support.update import list_conflicts
 
 COPIER_PIN = re.search(r'"copier==([^"]+)"', (ROOT / "pyproject.toml").read_text())
 
 
-@pytest.fixture(scope="session", params=["default", "regression-gitlab"])
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(
-        tmp_path_factory.mktemp(f"tooling-{request.param}"), example_answers(request.param)
-    )
+@pytest.fixture(params=["default", "regression-gitlab"])
+def project(request: pytest.FixtureRequest, renders: RenderCache) -> Path:
+    return renders(request.param)
 
 
 def frozen_hooks_version(config: dict) -> tuple[str, str]:
@@ -82,7 +82,7 @@ def test_each_provider_gets_its_own_update_job(project: Path) -> None:
 
 def test_gitlab_update_job_passes_the_schema_and_shellcheck(
     project: Path,
-    tools: Tools,  # noqa: F811
+    tools: Tools,
 ) -> None:
     job_file = project / ".gitlab/template-update.gitlab-ci.yml"
     if not job_file.exists():

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import GeneratedProject
-from helpers import run, tool_env
 
-pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.commands import run, tool_env
+from tests.support.generated import GeneratedProject
+from tests.support.servers import free_port, stop, wait_for
+from tests.support.servers import http as http_text
 
 
 def golden_record(project: Path) -> dict[str, float]:
@@ -33,13 +25,8 @@ def golden_record(project: Path) -> dict[str, float]:
 
 
 def http(method: str, url: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    status, text = http_text(method, url, body)
+    return status, json.loads(text or "{}")
 
 
 @pytest.mark.parametrize("answers", ["default", "regression-gitlab"])
@@ -68,17 +55,11 @@ def test_the_champion_is_served_over_http(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, _ = http("GET", f"{base}/readyz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, f"server exited: {server.stderr.read() if server.stderr else ''}"
-            assert time.monotonic() < deadline, "service not ready within 120 s"
-            time.sleep(0.5)
+        try:
+            wait_for(f"{base}/readyz", timeout=120, process=server)
+        except AssertionError as why:
+            exited = server.poll() is not None and server.stderr
+            raise AssertionError(f"{why}\n{server.stderr.read() if exited else ''}") from None
 
         status, body = http("POST", f"{base}/predict", golden_record(project.path))
         assert status == 200, body
@@ -97,5 +78,4 @@ def test_the_champion_is_served_over_http(
         status, version = http("GET", f"{base}/version")
         assert status == 200 and version["model_alias"] == "champion"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)

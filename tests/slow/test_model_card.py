@@ -1,6 +1,6 @@
 """Slow: `<pkg> model-card` in an installed generated project fills the model card with the
 numbers of the real eval report that `<pkg> evaluate` wrote (by the shared fixture). (The generated repo's own
-tests/test_ownership.py runs in test_generated.py with the rest of its suite.)"""
+tests/test_ownership.py runs in tests/slow/test_generated.py with the rest of its suite.)"""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import GeneratedProject
 
-pytestmark = pytest.mark.slow
+from tests.support.generated import GeneratedProject
 
 
 @pytest.mark.parametrize("answers", ["default", "regression-gitlab"])

@@ -1,20 +1,26 @@
-"""Shared helpers of the template's test suite: rendering, example answers, running commands."""
+"""Rendering the template in tests: the answer sets of tests/answers/, `copier copy`, and the
+session's cache of renders (one per answer set, shared read-only by every fast test)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-ANSWERS_DIR = Path(__file__).parent / "answers"
+ROOT = Path(__file__).resolve().parents[2]
+ANSWERS_DIR = ROOT / "tests" / "answers"
+
+
+def answer_sets() -> list[str]:
+    """Names of the canonical answer sets: the files tests/answers/<name>.yml."""
+    return sorted(p.stem for p in ANSWERS_DIR.glob("*.yml"))
 
 
 def example_answers(name: str = "default", **overrides: Any) -> dict[str, Any]:
@@ -49,45 +55,84 @@ def render(
     return dst
 
 
-def tool_env(**extra: str) -> dict[str, str]:
-    """Environment for uv/make in generated projects: never download a Python."""
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "PYTHONDONTWRITEBYTECODE": "1", **extra}
-    env.pop("VIRTUAL_ENV", None)
-    return env
+@contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration (copier's tasks inherit them)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-def run(args: list[str], cwd: Path, timeout: float = 900, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    """Run a command; on failure, raise with its output so the test report says why."""
-    result = subprocess.run(
-        args, cwd=cwd, env=tool_env(**extra_env), capture_output=True, text=True, timeout=timeout
+def render_as_copied(dst: Path, data: dict[str, Any], **kwargs: Any) -> Path:
+    """`copier copy` with its tasks, as a team gets the repo (ops files rendered, first commit),
+    except the lockfile (SLIPWAY_SKIP_LOCK=1: it needs the package index and takes minutes)."""
+    with environ(SLIPWAY_SKIP_LOCK="1"):
+        return render(dst, data, skip_tasks=False, **kwargs)
+
+
+def project_answers(project: Path) -> dict[str, Any]:
+    """The rendered repo's .copier-answers.yml."""
+    data: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return data
+
+
+def package_dir(project: Path) -> Path:
+    return project / "src" / str(project_answers(project)["package_name"])
+
+
+def python_in(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """This interpreter on the rendered package (PYTHONPATH=src), in the project directory,
+    writing no __pycache__ (renders are shared). Needs only what the test environment has."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
     )
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} exited {result.returncode} in {cwd}\n"
-            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
-        )
-    return result
 
 
-def tool_venv(name: str, packages: list[str]) -> Path:
-    """A venv of its own holding `packages` (installed with uv from PyPI, cached per machine and
-    package set); returns its bin/ folder. Keeps checkers out of the test environment."""
-    packages = sorted(packages)
-    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:12]
-    venv = Path(tempfile.gettempdir()) / f"slipway-{name}-{key}"
-    if not (venv / ".complete").exists():
-        uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-        assert uv, "uv (in the test group) installs the checkers"
-        env = tool_env()
-        subprocess.run(
-            [uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)],
-            check=True,
-            env=env,
-        )
-        subprocess.run(
-            [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *packages],
-            check=True,
-            env=env,
-        )
-        (venv / ".complete").touch()
-    return venv / "bin"
+def fingerprint(tree: Path) -> dict[str, str]:
+    """sha256 of every file outside .git, by relative path."""
+    return {
+        path.relative_to(tree).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(tree.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(tree).parts
+    }
+
+
+class RenderCache:
+    """One render per answer set (tests/answers/<name>.yml) for the whole session, made on first
+    use with `render_as_copied`. Shared and READ-ONLY: a test that changes files copies the
+    render first (`shutil.copytree(renders(name), tmp_path / "repo")`). `changed()` lists the
+    renders some test modified anyway (checked at the end of the session)."""
+
+    def __init__(self, base: Path) -> None:
+        self._base = base
+        self._paths: dict[str, Path] = {}
+        self._prints: dict[str, dict[str, str]] = {}
+
+    def __call__(self, name: str = "default") -> Path:
+        if name not in self._paths:
+            dst = render_as_copied(self._base / name / "repo", example_answers(name))
+            self._paths[name], self._prints[name] = dst, fingerprint(dst)
+        return self._paths[name]
+
+    def changed(self) -> dict[str, list[str]]:
+        """Answer set -> files that differ from how the render was made."""
+        found = {}
+        for name, path in self._paths.items():
+            now, then = fingerprint(path), self._prints[name]
+            diff = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
+            if diff:
+                found[name] = diff
+        return found

@@ -14,12 +14,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
-from helpers import ROOT, run
 
-RELEASES_FILE = Path(__file__).parent / "update" / "releases.yml"
+from tests.support.commands import run
+from tests.support.render import ROOT, project_answers
+
+RELEASES_FILE = ROOT / "tests" / "update" / "releases.yml"
 GIT_ID = ["-c", "user.name=slipway-tests", "-c", "user.email=tests@slipway.invalid"]
 CONFLICT_MARKER = re.compile(rb"^(<{7} |>{7} |={7}$)", re.MULTILINE)
 
@@ -123,11 +124,6 @@ def list_conflicts(project: Path, *options: str) -> subprocess.CompletedProcess[
     )
 
 
-def answers(project: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    return data
-
-
 def tree(project: Path) -> dict[str, bytes]:
     """Every file of a generated repo except git's and copier's bookkeeping."""
     files = {}
@@ -190,7 +186,7 @@ def changed_lines(old: Path, new: Path) -> dict[str, list[int]]:
 
 
 def platform_python_files(project: Path) -> list[str]:
-    package = answers(project)["package_name"]
+    package = project_answers(project)["package_name"]
     return sorted(
         p.relative_to(project).as_posix()
         for p in (project / "src" / package).rglob("*.py")

@@ -1,0 +1,1 @@
+"""The slow tests (`-m slow`): generated projects installed and run, images, servers."""

@@ -1,0 +1,126 @@
+"""A real Prometheus scraping a running generated service: the metrics the dashboards and the
+alert rules select exist, and every rule evaluates without error."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.servers import free_port, stop, wait_for
+from tests.test_observability import ALERT_NAMES, ALERTS
+
+
+def prom_query(base: str, expr: str) -> list[dict[str, Any]]:
+    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+def test_real_prometheus_scrapes_the_running_service(
+    generated_project: Any, tmp_path: Path
+) -> None:
+    project = generated_project("default")
+    binary = shutil.which("prometheus")
+    assert binary, "prometheus not found: apt-get install -y prometheus"
+    slug = yaml.safe_load((project.path / "slo.yaml").read_text())["service"]
+    port, prom_port = free_port(), free_port()
+    logs = tmp_path / "service.log", tmp_path / "prometheus.log"
+    with logs[0].open("w") as service_log, logs[1].open("w") as prometheus_log:
+        _scrape_check(project, slug, port, prom_port, tmp_path, binary, service_log, prometheus_log)
+
+
+def _scrape_check(
+    project: Any,
+    slug: str,
+    port: int,
+    prom_port: int,
+    tmp_path: Path,
+    binary: str,
+    service_log: Any,
+    prometheus_log: Any,
+) -> None:
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "SERVICE_PORT": str(port)}
+    env.pop("VIRTUAL_ENV", None)
+    service = subprocess.Popen(
+        [str(project.path / ".venv" / "bin" / project.package), "serve", "--port", str(port)],
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=service_log,
+    )
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(project.path / ALERTS)],
+        "scrape_configs": [
+            {"job_name": slug, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    prometheus = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=prometheus_log,
+    )
+    base = f"http://127.0.0.1:{prom_port}"
+    try:
+        wait_for(f"http://127.0.0.1:{port}/readyz")
+        wait_for(f"{base}/-/ready")
+        golden = (project.path / "data" / "golden.csv").read_text().splitlines()
+        header, rows = golden[0].split(","), [line.split(",") for line in golden[1:6]]
+        contract = yaml.safe_load((project.path / "data" / "contract.yaml").read_text())
+        target = contract.get("target")
+        records = [
+            {k: float(v) for k, v in zip(header, row, strict=True) if k != target} for row in rows
+        ]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=json.dumps({"records": records}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        for _ in range(3):
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+        query = f'sum(slipway_http_requests_total{{job="{slug}",route="/predict",status="200"}})'
+        deadline = time.monotonic() + 60
+        while not (result := prom_query(base, query)) or float(result[0]["value"][1]) < 3:
+            assert time.monotonic() < deadline, f"Prometheus never saw the requests: {result}"
+            time.sleep(1)
+        assert (
+            float(
+                prom_query(base, f'sum(slipway_predictions_total{{job="{slug}"}})')[0]["value"][1]
+            )
+            == 15
+        )
+        assert prom_query(base, f'slipway_model_ready{{job="{slug}"}}')[0]["value"][1] == "1"
+        assert prom_query(base, f'slipway_prediction_cost_usd_total{{job="{slug}"}} > 0')
+        assert prom_query(base, f'slipway_model_info{{job="{slug}",model_alias="champion"}}')
+        with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
+            groups = json.load(response)["data"]["groups"]
+        loaded = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
+        assert set(loaded) == ALERT_NAMES
+        deadline = time.monotonic() + 30
+        while set(loaded.values()) != {"ok"}:  # every rule evaluated without error
+            assert time.monotonic() < deadline, loaded
+            time.sleep(1)
+            with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
+                groups = json.load(response)["data"]["groups"]
+            loaded = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
+    finally:
+        for process in (prometheus, service):
+            stop(process)
