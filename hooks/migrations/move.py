@@ -14,6 +14,11 @@ template no longer has it) and write a pristine NEW file: a silent loss. So:
   ("before updating" / "after updating"), so scripts/list_conflicts.py and the update pull request
   report them. If the team had deleted OLD, NEW is deleted too (a deleted file stays deleted).
 
+Moves chain: updating across several releases runs each release's moves in turn (v0.1.0 ->
+v0.3.0: metrics.py -> quality.py -> training/quality.py); each move hands the team's file and its
+base (or the team's deletion) to the next one, so the chain merges like a single move. A file
+newer than the repo's release (never shipped to it) is not a deletion: its new place is kept.
+
 Runs with copier's Python in the project directory; copier sets $STAGE and $VERSION_FROM. The
 answers are not in copier's render context at the `before` stage, so "<package>" is read from the
 project's answers file.
@@ -69,11 +74,13 @@ def previous_release_content(old: str, package: str) -> bytes | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
-def before(project: Path, old: str) -> None:
+def before(project: Path, old: str, package: str) -> None:
     stash = stash_dir(project, old)
     stash.mkdir(parents=True, exist_ok=True)
     source = project / old
-    state = {"old": old, "present": source.is_file()}
+    # Whether the repo's release shipped OLD at all: absent + not shipped is not a deletion.
+    shipped = previous_release_content(old, package) is not None
+    state = {"old": old, "present": source.is_file(), "shipped": shipped}
     if source.is_file():
         (stash / "ours").write_bytes(source.read_bytes())
         state["mode"] = source.stat().st_mode & 0o777
@@ -95,6 +102,24 @@ def merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
     return result.stdout, result.returncode
 
 
+def hand_over(project: Path, new: str, state: dict[str, object], ours: bytes | None,
+              base: bytes | None) -> None:
+    """When a later migration of this same update moves NEW again (its `before` stashed NEW,
+    which did not exist yet), give it what this move had: the team's file and its base, or the
+    fact that the team deleted it. Chains of moves (metrics.py -> quality.py ->
+    training/quality.py) then merge and delete exactly like one move."""
+    later = stash_dir(project, new)
+    if not (later / "state.json").is_file():
+        return
+    handed = {**json.loads((later / "state.json").read_text()), "present": state["present"],
+              "shipped": True, "mode": state.get("mode", 0o644)}
+    (later / "state.json").write_text(json.dumps(handed))
+    if ours is not None:
+        (later / "ours").write_bytes(ours)
+    if base is not None:
+        (later / "base").write_bytes(base)
+
+
 def after(project: Path, old: str, new: str, package: str) -> None:
     stash = stash_dir(project, old)
     state_file = stash / "state.json"
@@ -103,13 +128,22 @@ def after(project: Path, old: str, new: str, package: str) -> None:
         return
     state = json.loads(state_file.read_text())
     target = project / new
-    if not state["present"]:
+    if not state["present"] and not state.get("shipped", True):
+        say(f"{old} is newer than this repo's release: {new} is added as the template has it")
+    elif not state["present"]:
         if target.exists():
             target.unlink()
+        hand_over(project, new, state, None, None)
         say(f"{old} was deleted in this repo, so its new location {new} is not created")
     else:
         ours = (stash / "ours").read_bytes()
-        base = previous_release_content(old, package)
+        handed_base = stash / "base"
+        base = (
+            handed_base.read_bytes()
+            if handed_base.is_file()
+            else previous_release_content(old, package)
+        )
+        hand_over(project, new, state, ours, base)
         theirs = target.read_bytes() if target.exists() else None
         if theirs is None:
             merged, conflicts = ours, 0
@@ -172,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for raw_old, raw_new in moves:
         old, new = (path.replace("<package>", package) for path in (raw_old, raw_new))
         if args.stage == "before":
-            before(project, old)
+            before(project, old, package)
         else:
             after(project, old, new, package)
     return 0
