@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
+from slipway import copier_config
 
-from tests.support.render import ROOT, RenderCache, example_answers, package_dir
+from tests.support.render import RenderCache, example_answers, package_dir
 from tests.support.render import project_answers as answers
 from tests.support.tools import Tools
 
@@ -48,13 +49,7 @@ def github_workflows(project: Path) -> list[Path]:
 
 
 def test_every_ci_provider_choice_is_covered() -> None:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor("!include", lambda loader, node: None)
-    documents = yaml.load_all((ROOT / "copier.yml").read_text(), Loader=Loader)
-    questions = {k: v for doc in documents if isinstance(doc, dict) for k, v in doc.items()}
-    choices = set(questions["ci_provider"]["choices"].values())
+    choices = set(copier_config.questions()["ci_provider"]["choices"].values())
     assert {example_answers(name)["ci_provider"] for name in ANSWER_SETS} == choices
 
 

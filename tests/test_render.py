@@ -12,19 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.render import ROOT, RenderCache, answer_sets, example_answers, render
+from slipway import copier_config
+
+from tests.support.render import RenderCache, answer_sets, example_answers, render
 
 
-class _CopierLoader(yaml.SafeLoader):
-    """copier.yml with its `!include` lines read as plain strings."""
-
-
-_CopierLoader.add_constructor("!include", lambda loader, node: loader.construct_scalar(node))
-COPIER_DOCS = list(yaml.load_all((ROOT / "copier.yml").read_text(), Loader=_CopierLoader))
-QUESTIONS = {
-    k: v for doc in COPIER_DOCS if isinstance(doc, dict) for k, v in doc.items()
-    if not k.startswith("_") and isinstance(v, dict)
-}
+QUESTIONS = copier_config.questions()
 
 # `{%` never belongs in output; `{{` only when it opens an expression over a template variable
 # (Go templates such as docker's `{{index .RepoDigests 0}}` are legitimate output).
@@ -100,7 +93,8 @@ def test_answers_match_and_hold_no_secret(rendered: tuple[Path, dict[str, Any]])
     for key, value in answers.items():
         assert stored[key] == value, key
     assert not [k for k in stored if re.search(r"token|password|secret|key", k, re.I)]
-    assert "reserved_module_names" not in stored and "project_slug" not in stored
+    for computed in copier_config.computed():
+        assert computed not in stored, f"the computed value {computed} leaked into the answers"
 
 
 def test_the_data_contract_and_slo_follow_the_task(rendered: tuple[Path, dict[str, Any]]) -> None:
@@ -151,7 +145,7 @@ def test_validators_refuse_bad_answers_and_write_nothing(
 
 
 def test_every_question_has_help_and_a_default() -> None:
-    questions = {k: v for k, v in QUESTIONS.items() if v.get("when") is not False}
+    questions = copier_config.asked()
     assert len(questions) >= 15
     for name, spec in questions.items():
         assert spec.get("help"), f"{name} has no help"

@@ -1,7 +1,7 @@
 """Generate docs/questions.md, the reference of the template's questions, from copier.yml.
 
-    python scripts/gen_questions_doc.py          # rewrite docs/questions.md
-    python scripts/gen_questions_doc.py --check  # exit 1 when docs/questions.md is stale
+    python -m slipway questions-doc          # rewrite docs/questions.md
+    python -m slipway questions-doc --check  # exit 1 when docs/questions.md is stale
 
 tests/test_docs.py fails when the committed page differs from what this script renders, so a
 question cannot change without its documentation.
@@ -15,30 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from slipway import copier_config
 
-ROOT = Path(__file__).resolve().parents[1]
-COPIER_YML = ROOT / "copier.yml"
+ROOT = copier_config.ROOT
 OUT = ROOT / "docs" / "questions.md"
+COMMAND = "python -m slipway questions-doc"
 
 
-class _Loader(yaml.SafeLoader):
-    """copier.yml uses `!include`; the included documents are not questions of this file."""
-
-
-_Loader.add_constructor("!include", lambda loader, node: None)
-
-
-def load_questions(path: Path = COPIER_YML) -> dict[str, dict[str, Any]]:
-    questions: dict[str, dict[str, Any]] = {}
-    for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader):
-        if not isinstance(doc, dict):
-            continue
-        for key, spec in doc.items():
-            if key.startswith("_"):
-                continue
-            questions[key] = spec if isinstance(spec, dict) else {"default": spec}
-    return questions
+def load_questions(path: Path = copier_config.COPIER_YML) -> dict[str, dict[str, Any]]:
+    """Every question of copier.yml, asked and computed, in file order (copier_config)."""
+    return copier_config.questions(copier_config.load(path))
 
 
 def _rules(validator: str) -> list[str]:
@@ -93,12 +79,19 @@ def _default(value: Any, table: bool = False) -> str:
     return f"`{_cell(text) if table else text}`"
 
 
+def _computed(value: Any) -> str:
+    if isinstance(value, list):
+        shown = ", ".join(f"`{v}`" for v in value[:5])
+        return f"{len(value)} values: {shown}, …" if len(value) > 5 else shown
+    return f"`{_cell(str(value).strip())}`"
+
+
 def render(questions: dict[str, dict[str, Any]] | None = None) -> str:
     questions = load_questions() if questions is None else questions
     asked = {k: v for k, v in questions.items() if v.get("when") is not False}
     computed = {k: v for k, v in questions.items() if v.get("when") is False}
     lines = [
-        "<!-- GENERATED from copier.yml by scripts/gen_questions_doc.py: do not edit by hand. -->",
+        f"<!-- GENERATED from copier.yml by `{COMMAND}`: do not edit by hand. -->",
         "# Questions reference",
         "",
         (
@@ -133,25 +126,26 @@ def render(questions: dict[str, dict[str, Any]] | None = None) -> str:
             "",
             "## Computed values",
             "",
-            "Not asked; derived from the answers and available to the template.",
+            "Not asked; derived from the answers or constant, available to the template and its "
+            "validators (the constants are also read by the platform's tools).",
             "",
             "| name | value |",
             "|---|---|",
         ]
         lines += [
-            f"| `{k}` | `{_cell(str(v.get('default', '')).strip())}` |" for k, v in computed.items()
+            f"| `{k}` | {_computed(v.get('default', ''))} |" for k, v in computed.items()
         ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/questions.md is stale")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT.relative_to(ROOT)} is stale: run python scripts/gen_questions_doc.py")
+            print(f"{OUT.relative_to(ROOT)} is stale: run {COMMAND}")
             return 1
         return 0
     OUT.write_text(text, encoding="utf-8")
