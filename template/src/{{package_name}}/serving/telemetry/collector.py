@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..._template import TEMPLATE_VERSION
+from ...artifact import LoadedModel
 from ...ops import metrics as names
+from .cost import CostMeter
+from .drift_window import DriftWindow
 
-if TYPE_CHECKING:
-    from .facade import Telemetry
+
+class ScrapeSource(Protocol):
+    """What the collector reads at a scrape (the Telemetry facade is one)."""
+
+    scraped_model: LoadedModel | None
+    cost: CostMeter
+
+    def drift_window(self, model: LoadedModel | None) -> DriftWindow | None: ...
 
 
 class ScrapeTimeCollector:
     """Model info/readiness, drift PSI and cost: read from live state at each scrape."""
 
-    def __init__(self, telemetry: Telemetry) -> None:
+    def __init__(self, telemetry: ScrapeSource) -> None:
         self.telemetry = telemetry
 
     def collect(self) -> Iterator[Metric]:
