@@ -212,11 +212,14 @@ def test_deleted_team_files_come_back(template: Path, tmp_path: Path) -> None:
 # 5 -----------------------------------------------------------------------------------------------
 def quality_paths(project: Path) -> tuple[Path, Path]:
     package_dir = project / "src" / answers(project)["package_name"]
-    return package_dir / "metrics.py", package_dir / "quality.py"
+    # v0.2.0 moved metrics.py to quality.py, v0.3.0 moved that to training/quality.py: an
+    # update from v0.1.0 runs both moves in a row.
+    return package_dir / "metrics.py", package_dir / "training" / "quality.py"
 
 
 def test_the_quality_module_migration_moves_the_file(template: Path, fresh, tmp_path: Path) -> None:
-    """v0.2.0 renamed src/<pkg>/metrics.py to quality.py: no edits -> exactly a fresh copy."""
+    """v0.2.0 renamed src/<pkg>/metrics.py to quality.py (v0.3.0: training/quality.py): no edits
+    -> exactly a fresh copy."""
     project = copy_release(template, tmp_path / "team", tag=MIGRATION_FROM)
     old, new_path = quality_paths(project)
     assert old.exists() and not new_path.exists()
