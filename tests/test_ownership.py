@@ -20,6 +20,7 @@ import yaml
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
+from slipway import codeowners, copier_config
 
 from tests.support.render import (
     ROOT,
@@ -33,7 +34,6 @@ from tests.support.render import project_answers as answers
 
 SCHEMAS = ROOT / "tests" / "schemas" / "backstage"
 
-TEAM_HANDLE = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
 # Backstage's naming rules (catalog-model KubernetesValidatorFunctions / FieldFormatEntityPolicy),
 # which it checks on top of the JSON schema.
 NAME = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")
@@ -68,34 +68,6 @@ def run_in(project: Path, code: str) -> Any:
 # ---- CODEOWNERS -----------------------------------------------------------------------------
 
 
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
-    body = re.escape(pattern.strip("/")).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
-    suffix = "/.+$" if pattern.endswith("/") else "(?:/.+)?$"
-    return re.compile(("^" if anchored else "^(?:.*/)?") + body + suffix)
-
-
-def parse_codeowners(text: str, provider: str) -> list[tuple[str, list[str], str]]:
-    """(pattern, owners, section) per rule; asserts the provider's syntax."""
-    rules, section, section_owners = [], "", []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith(("[", "^[")):
-            assert provider == "gitlab", f"line {number}: sections are GitLab syntax"
-            header = re.fullmatch(r"\^?\[([^\]]+)\](?:\[(\d+)\])?((?:\s+\S+)*)", line)
-            assert header, f"line {number}: malformed section {line!r}"
-            section, section_owners = header.group(1), header.group(3).split()
-            continue
-        pattern, *owners = line.split()
-        assert not pattern.startswith("!") and "[" not in pattern, f"line {number}: {pattern}"
-        owners = owners or (section_owners if provider == "gitlab" else [])
-        assert owners, f"line {number}: {pattern} has no owner"
-        rules.append((pattern, owners, section))
-    return rules
-
-
 def files_of(project: Path) -> list[str]:
     return [
         p.relative_to(project).as_posix()
@@ -111,38 +83,30 @@ def test_codeowners_for_the_chosen_provider(project: Path) -> None:
     other = project / (".gitlab" if provider == "github" else ".github") / "CODEOWNERS"
     assert path.is_file() and not other.exists()
 
-    rules = parse_codeowners(path.read_text(encoding="utf-8"), provider)
-    files = files_of(project)
-    for pattern, owners, _section in rules:
-        assert any(pattern_regex(pattern).match(f) for f in files), f"{pattern} matches no file"
-        for owner in owners:
-            assert TEAM_HANDLE.match(owner), owner
+    rules = codeowners.parse(path.read_text(encoding="utf-8"), provider)
+    assert codeowners.unmatched(rules, files_of(project), provider) == []
+    team = re.compile(copier_config.team_handle_pattern())
+    for rule in rules:
+        assert rule.owners, f"line {rule.line}: {rule.pattern} has no owner"
+        for owner in rule.owners:
+            assert team.match(owner), owner
             assert owner in {data["owner_team"], data["platform_team"]}, owner
 
-    assert rules[0][0] == "*" and rules[0][1] == [data["owner_team"]]
-    delivery = [r for r in rules if r[0].strip("/") in {"deploy", "observability", "Dockerfile"}]
+    assert rules[0].pattern == "*" and rules[0].owners == (data["owner_team"],)
+    delivery = [r for r in rules if r.pattern.strip("/") in {"deploy", "observability", "Dockerfile"}]
     assert len(delivery) == 3
-    for _pattern, owners, section in delivery:
+    for rule in delivery:
         if data["platform_team"]:
-            assert data["platform_team"] in owners
+            assert data["platform_team"] in rule.owners
             if provider == "github":  # co-owners on one line: either may approve
-                assert data["owner_team"] in owners
+                assert data["owner_team"] in rule.owners
         else:
-            assert owners == [data["owner_team"]]
+            assert rule.owners == (data["owner_team"],)
         if provider == "gitlab":
-            assert section == "Platform"
-
-
-def test_codeowners_pattern_semantics() -> None:
-    files = ["Dockerfile", "deploy/k8s/base/hpa.yaml", "src/pkg/model.py", "docs/deploy.md"]
-    assert [f for f in files if pattern_regex("/deploy/").match(f)] == ["deploy/k8s/base/hpa.yaml"]
-    assert [f for f in files if pattern_regex("/Dockerfile").match(f)] == ["Dockerfile"]
-    assert [f for f in files if pattern_regex("*.py").match(f)] == ["src/pkg/model.py"]
-    assert len([f for f in files if pattern_regex("*").match(f)]) == len(files)
-    with pytest.raises(AssertionError, match="no owner"):
-        parse_codeowners("/deploy/\n", "github")
-    with pytest.raises(AssertionError, match="GitLab syntax"):
-        parse_codeowners("[Platform] @a/b\n/deploy/\n", "github")
+            assert rule.section == "Platform"
+    # Who must approve a change to the deployment: the platform team, when there is one.
+    expected = data["platform_team"] or data["owner_team"]
+    assert expected in codeowners.owners_of(rules, "deploy/k8s/base/deployment.yaml", provider)
 
 
 # ---- Backstage catalog entry ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Fleet view for the platform team: where each generated repo stands against the template.
 
-    python -m slipway.fleet PATH... [--json] [--template SRC]
+    python -m slipway fleet PATH... [--json] [--template SRC]
 
 For each local clone: the template release it is on, how many releases it is behind, whether its
 answers still pass the CURRENT template's validators, whether its ownership files (CODEOWNERS,
@@ -26,10 +26,13 @@ from typing import Any
 import yaml
 from packaging.version import InvalidVersion, Version
 
+from slipway import codeowners, copier_config
+from slipway.conflicts import conflicted_files
+
 ANSWERS_FILE = ".copier-answers.yml"
-HANDLE = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*){1,4}$")
-CONFLICT_START = re.compile(rb"^<{7}(?: |$)", re.MULTILINE)
-CONFLICT_END = re.compile(rb"^>{7}(?: |$)", re.MULTILINE)
+# CODEOWNERS may also name users and e-mail addresses; teams must match the template's pattern.
+USER_HANDLE = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 @dataclass
@@ -115,20 +118,39 @@ def check_answers(src: str, ref: str, answers: dict[str, Any]) -> list[str]:
     return []
 
 
-def codeowners_rules(text: str) -> list[tuple[str, list[str]]]:
-    """(pattern, owners) per rule; GitLab section defaults apply to rules without owners."""
-    rules, default = [], []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        section = re.match(r"^\^?\[[^\]]+\](?:\[\d+\])?\s*(.*)$", line)
-        if section:
-            default = section.group(1).split()
-            continue
-        pattern, *owners = line.split()
-        rules.append((pattern, owners or default))
-    return rules
+def tracked_files(repo: Path) -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    return [name for name in listed.stdout.split("\0") if name]
+
+
+def codeowners_problems(
+    repo: Path, text: str, provider: str, owner: str, platform: str
+) -> list[str]:
+    try:
+        rules = codeowners.parse(text, provider)
+    except codeowners.CodeownersError as broken:
+        return [f"CODEOWNERS: {broken}"]
+    team = re.compile(copier_config.team_handle_pattern())
+    handles = {h for rule in rules for h in rule.owners}
+    problems = [
+        f"CODEOWNERS: malformed owner {h}"
+        for h in sorted(handles)
+        if not (team.match(h) or USER_HANDLE.match(h) or EMAIL.match(h))
+    ]
+    if not any(r.pattern == "*" and owner in r.owners for r in rules):
+        problems.append(f"CODEOWNERS: no catch-all rule `*` owned by {owner}")
+    if platform and platform not in handles:
+        problems.append(f"CODEOWNERS: the platform team {platform} owns nothing")
+    problems += [f"CODEOWNERS:{r.line}: `{r.pattern}` has no owner" for r in rules if not r.owners]
+    files = tracked_files(repo)
+    if files:
+        problems += [
+            f"CODEOWNERS:{r.line}: `{r.pattern}` matches no file"
+            for r in codeowners.unmatched(rules, files, provider)
+        ]
+    return problems
 
 
 def check_ownership(repo: Path, answers: dict[str, Any]) -> list[str]:
@@ -136,22 +158,11 @@ def check_ownership(repo: Path, answers: dict[str, Any]) -> list[str]:
     provider = answers.get("ci_provider", "github")
     owner = str(answers.get("owner_team", ""))
     platform = str(answers.get("platform_team") or "")
-    codeowners = repo / (".github" if provider == "github" else ".gitlab") / "CODEOWNERS"
-    if not codeowners.is_file():
-        problems.append(f"{codeowners.relative_to(repo)} is missing")
+    path = repo / (".github" if provider == "github" else ".gitlab") / "CODEOWNERS"
+    if not path.is_file():
+        problems.append(f"{path.relative_to(repo)} is missing")
     else:
-        rules = codeowners_rules(codeowners.read_text())
-        handles = {h for _, owners in rules for h in owners}
-        problems += [
-            f"CODEOWNERS: malformed owner {h}"
-            for h in sorted(handles)
-            if not (HANDLE.match(h) or re.match(r"^@[A-Za-z0-9-]+$", h) or "@" in h[1:])
-        ]
-        if not any(p == "*" and owner in owners for p, owners in rules):
-            problems.append(f"CODEOWNERS: no catch-all rule `*` owned by {owner}")
-        if platform and platform not in handles:
-            problems.append(f"CODEOWNERS: the platform team {platform} owns nothing")
-        problems += [f"CODEOWNERS: `{p}` has no owner" for p, owners in rules if not owners]
+        problems += codeowners_problems(repo, path.read_text(), provider, owner, platform)
     catalog = repo / "catalog-info.yaml"
     if not catalog.is_file():
         problems.append("catalog-info.yaml is missing")
@@ -174,21 +185,6 @@ def check_ownership(repo: Path, answers: dict[str, Any]) -> list[str]:
                 if not (entity.get("spec") or {}).get("owner"):
                     problems.append("catalog-info.yaml: spec.owner is empty")
     return problems
-
-
-def conflicts_in(tree: Path) -> list[str]:
-    found = []
-    for path in sorted(tree.rglob("*")):
-        rel = path.relative_to(tree)
-        if rel.parts[0] == ".git" or not path.is_file():
-            continue
-        if path.name.endswith(".rej"):
-            found.append(rel.as_posix())
-            continue
-        content = path.read_bytes()
-        if CONFLICT_START.search(content) and CONFLICT_END.search(content):
-            found.append(rel.as_posix())
-    return found
 
 
 def try_update(repo: Path, src: str, ref: str) -> list[str]:
@@ -217,7 +213,7 @@ def try_update(repo: Path, src: str, ref: str) -> list[str]:
         result = subprocess.run(command, cwd=clone, capture_output=True, text=True, check=False)
         if result.returncode:
             raise RuntimeError(f"copier update failed: {result.stderr.strip()[-2000:]}")
-        return conflicts_in(clone)
+        return conflicted_files(clone)
 
 
 def inspect(repo: Path, template: str | None, try_updates: bool = True) -> RepoReport:
@@ -296,7 +292,7 @@ def table(reports: list[RepoReport]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m slipway.fleet", description=__doc__.split("\n")[0]
+        prog="python -m slipway fleet", description=__doc__.split("\n")[0]
     )
     parser.add_argument("repos", nargs="+", type=Path, help="local clones of generated repos")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import yaml
+from slipway.conflicts import conflicted_files  # noqa: F401  (re-exported for the tests)
 
 from tests.support.commands import run
 from tests.support.render import ROOT, project_answers
 
 RELEASES_FILE = ROOT / "tests" / "update" / "releases.yml"
 GIT_ID = ["-c", "user.name=slipway-tests", "-c", "user.email=tests@slipway.invalid"]
-CONFLICT_MARKER = re.compile(rb"^(<{7} |>{7} |={7}$)", re.MULTILINE)
 
 
 def releases() -> dict[str, str]:
@@ -114,7 +114,8 @@ def copier_update(
 
 
 def list_conflicts(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    """The generated repo's own conflict lister (exit 1 while a conflict is left)."""
+    """The generated repo's own conflict lister, run as a team runs it (exit 1 while a conflict
+    is left). `conflicted_files` (slipway.conflicts) applies the same rule in-process."""
     return subprocess.run(
         [sys.executable, "scripts/list_conflicts.py", *options],
         cwd=project,
@@ -153,18 +154,6 @@ def diff_r(left: Path, right: Path) -> str:
             )
             lines.append(result.stdout[:3000] or f"differs: {path}")
     return "\n".join(lines)
-
-
-def conflicted_files(project: Path) -> list[str]:
-    """Files with inline conflict markers, and .rej files (what a reviewer must resolve)."""
-    found = []
-    for path in sorted(project.rglob("*")):
-        rel = path.relative_to(project)
-        if rel.parts[0] == ".git" or not path.is_file():
-            continue
-        if path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_bytes()):
-            found.append(rel.as_posix())
-    return found
 
 
 def changed_lines(old: Path, new: Path) -> dict[str, list[int]]:
