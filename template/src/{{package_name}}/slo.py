@@ -59,6 +59,9 @@ class Guardrails(_Strict):
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     max_batch_size: int = Field(default=256, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # A request body must arrive within this many seconds (408 after): a slow client cannot
+    # hold a connection and its buffer open indefinitely.
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 class Drift(_Strict):

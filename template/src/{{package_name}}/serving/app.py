@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
@@ -19,7 +18,14 @@ from ..data.contract import DataContract
 from ..ops.metrics import PREDICT_ROUTE
 from ..slo import load_slo
 from .deps import Runtime, load_model
-from .predictor import PayloadTooLarge, Predictor
+from .predictor import (
+    BodyRefused,
+    ClientGone,
+    PayloadTooLarge,
+    Predictor,
+    UnsupportedMediaType,
+    error_details,
+)
 from .routes import add_routes
 from .telemetry import Telemetry, TelemetryMiddleware, configure_logging
 
@@ -66,12 +72,20 @@ def create_app(
     async def invalid(request: Request, error: RequestValidationError) -> Response:
         if request.url.path == PREDICT_ROUTE:
             telemetry.record_rejections(["invalid_request"])
-        return await request_validation_exception_handler(request, error)
+        # Built here, not by FastAPI's handler: that one echoes the input (feature values, or
+        # a lone surrogate its encoder then fails on).
+        return JSONResponse(status_code=422, content={"detail": error_details(error.errors())})
 
-    @app.exception_handler(PayloadTooLarge)
-    async def too_large(_: Request, error: PayloadTooLarge) -> JSONResponse:
-        telemetry.record_rejections(["payload_too_large"])
-        return JSONResponse(status_code=413, content={"detail": error.detail})
+    @app.exception_handler(BodyRefused)
+    async def refused(_: Request, error: BodyRefused) -> Response:
+        if isinstance(error, ClientGone):
+            # Nobody reads this response; the status is for the request metric and access log.
+            return Response(status_code=error.status)
+        if isinstance(error, PayloadTooLarge):
+            telemetry.record_rejections(["payload_too_large"])
+        elif isinstance(error, UnsupportedMediaType):
+            telemetry.record_rejections(["invalid_request"])
+        return JSONResponse(status_code=error.status, content={"detail": error.detail})
 
     add_routes(app, predictor)
     return app

@@ -48,11 +48,9 @@ async def predict(request: Request, model: ServedModel, runtime: AppRuntime) -> 
         or request.headers.get("x-request-id")
         or uuid.uuid4().hex
     )
-    length = request.headers.get("content-length")
-    if length and length.isdigit():
-        predictor.check_body_size(int(length))  # refused before the body is read
+    body = await predictor.read_body(request)  # 415, 413, 408 or 499 before it is parsed
     with telemetry.span("validate") as span:
-        features, batch = predictor.parse(await request.body())
+        features, batch = predictor.parse(body)
         span.set_attribute("slipway.records", len(features))
     # The model name/version/alias are attributes of the request span (telemetry middleware).
     with telemetry.span("predict") as span:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, create_model
 
 from ..data.contract import DataContract
 
-# Strict: JSON numbers only ("1.5" or true are refused with a 422 rather than coerced).
-StrictNumber = Annotated[float, Strict()]
+# Strict: JSON numbers only ("1.5" or true are refused with a 422 rather than coerced); finite
+# only (1e999 parses to infinity: refused like the NaN and Infinity tokens).
+StrictNumber = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 def record_model(contract: DataContract) -> type[BaseModel]:
