@@ -27,7 +27,7 @@ from ...slo import SLO
 from .collector import ScrapeTimeCollector
 from .cost import CostMeter
 from .drift_window import DriftWindow
-from .tracing import NO_SPAN, build_tracer_provider
+from .tracing import NO_SPAN, build_tracer_provider, scrubbed_span
 
 # Guardrail rejection reasons: the guardrails' own plus request-level refusals.
 REJECTION_REASONS = ("out_of_range", "not_allowed", "payload_too_large", "invalid_request")
@@ -136,9 +136,13 @@ class Telemetry:
             self.rejections.labels(reason).inc()
 
     def span(self, name: str) -> Any:
-        """A child span of the current request span, or a no-op when the request is not traced."""
+        """A child span of the current request span, or a no-op when the request is not traced.
+
+        An exception is recorded by its type only: messages of validation errors hold the
+        request's feature values, which must not leave the service in traces.
+        """
         if trace.get_current_span().is_recording():
-            return self.tracer.start_as_current_span(name)
+            return scrubbed_span(self.tracer, name)
         return NO_SPAN
 
     def drift_window(self, model: LoadedModel | None) -> DriftWindow | None:

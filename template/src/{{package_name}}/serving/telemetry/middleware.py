@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .facade import Telemetry
 from .logs import MODEL_VERSION, REQUEST_ID
-from .tracing import model_attributes
+from .tracing import model_attributes, scrubbed_span
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class TelemetryMiddleware:
                 await self.app(scope, receive, send_with_status)
                 return
             # Few attributes on purpose: each one costs on every request.
-            with t.tracer.start_as_current_span(f"{method} {route}", kind=SpanKind.SERVER) as span:
+            with scrubbed_span(t.tracer, f"{method} {route}", SpanKind.SERVER) as span:
                 if span.is_recording():  # attributes only for the requests that are traced
                     span.set_attributes(
                         {

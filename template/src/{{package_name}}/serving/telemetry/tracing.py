@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, cast
 
@@ -17,6 +19,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from ..._template import PROJECT_SLUG, TEMPLATE_VERSION
 from ...artifact import LoadedModel
@@ -83,6 +86,27 @@ class _CurrentStdout(io.TextIOBase):
 
     def flush(self) -> None:
         sys.stdout.flush()
+
+
+def record_error(span: Span, error: BaseException) -> None:
+    """Mark `span` failed with the exception's type only, never its message or traceback (they
+    can hold request data: a validation error's message carries the offending record)."""
+    kind = type(error).__qualname__
+    span.set_status(Status(StatusCode.ERROR, kind))
+    span.add_event("exception", {"exception.type": kind, "exception.message": "(scrubbed)"})
+
+
+@contextmanager
+def scrubbed_span(tracer: Tracer, name: str, kind: SpanKind = SpanKind.INTERNAL) -> Iterator[Span]:
+    """tracer.start_as_current_span, with exceptions recorded by `record_error`."""
+    with tracer.start_as_current_span(
+        name, kind=kind, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except Exception as error:
+            record_error(span, error)
+            raise
 
 
 def model_attributes(model: LoadedModel) -> dict[str, str]:
