@@ -19,9 +19,12 @@ from tests.support.render import RenderCache, answer_sets, example_answers, rend
 
 QUESTIONS = copier_config.questions()
 
-# `{%` never belongs in output; `{{` only when it opens an expression over a template variable
-# (Go templates such as docker's `{{index .RepoDigests 0}}` are legitimate output).
-JINJA_LEFTOVER = re.compile(r"\{%|\{\{-?\s*(?:_copier\w*|" + "|".join(map(re.escape, QUESTIONS)) + r")\b")
+# A Jinja statement (`{% if`, `{%- for`) never belongs in output; `{{` only when it opens an
+# expression over a template variable (Go templates such as docker's `{{index .RepoDigests 0}}`
+# and Python's `b"[0-9]{%d}" % n` are legitimate output).
+JINJA_LEFTOVER = re.compile(
+    r"\{%[-+]?\s|\{\{-?\s*(?:_copier\w*|" + "|".join(map(re.escape, QUESTIONS)) + r")\b"
+)
 
 
 def files(project: Path) -> list[Path]:
