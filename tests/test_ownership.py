@@ -1,6 +1,6 @@
 """Ownership and operations files of rendered projects: CODEOWNERS for both providers with and
 without a platform team, the Backstage catalog entry (validated against Backstage's own JSON
-schemas, vendored in tests/schemas/backstage by scripts/vendor_backstage_schemas.py), the
+schemas, vendored in tests/schemas/backstage by `python -m slipway backstage-schemas`), the
 runbook against the alert catalog, the model card skeleton and the SLO page generator.
 
 Fast: the session's shared renders of every answer set (tests/answers/: GitHub and GitLab, each

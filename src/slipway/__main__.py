@@ -8,8 +8,12 @@ import sys
 
 # command -> (module with a main(argv) -> int, one line of help)
 COMMANDS = {
-    "questions-doc": ("slipway.questions_doc", "regenerate docs/questions.md from copier.yml"),
+    "demo": ("slipway.demo", "render the default answers and `make up` the service"),
+    "example": ("slipway.example", "re-render examples/default (--check: exit 1 if stale)"),
+    "questions-doc": ("slipway.questions_doc", "regenerate docs/questions.md (--check)"),
     "fleet": ("slipway.fleet", "where generated repos stand against the template"),
+    "datasets": ("slipway.datasets", "regenerate datasets/ from scikit-learn's samples"),
+    "backstage-schemas": ("slipway.backstage_schemas", "refresh tests/schemas/backstage (npm)"),
 }
 
 

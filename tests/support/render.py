@@ -7,12 +7,11 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from slipway.example import copy_without_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSWERS_DIR = ROOT / "tests" / "answers"
@@ -55,26 +54,10 @@ def render(
     return dst
 
 
-@contextmanager
-def environ(**values: str) -> Iterator[None]:
-    """Set environment variables for the duration (copier's tasks inherit them)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def render_as_copied(dst: Path, data: dict[str, Any], **kwargs: Any) -> Path:
     """`copier copy` with its tasks, as a team gets the repo (ops files rendered, first commit),
-    except the lockfile (SLIPWAY_SKIP_LOCK=1: it needs the package index and takes minutes)."""
-    with environ(SLIPWAY_SKIP_LOCK="1"):
-        return render(dst, data, skip_tasks=False, **kwargs)
+    except the lockfile (it needs the package index and takes minutes)."""
+    return copy_without_lock(ROOT, dst, data, **kwargs)
 
 
 def project_answers(project: Path) -> dict[str, Any]:

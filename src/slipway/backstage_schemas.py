@@ -1,6 +1,6 @@
 """Refresh tests/schemas/backstage/: Backstage's entity JSON schemas, from @backstage/catalog-model.
 
-    python scripts/vendor_backstage_schemas.py [VERSION]
+    python -m slipway backstage-schemas [VERSION]      (needs npm and node)
 
 The npm package ships its schemas compiled into JavaScript modules; this script packs the
 package with npm, loads each schema module with node and writes it back out as JSON. The
@@ -10,6 +10,7 @@ copyright The Backstage Authors), so CI needs neither npm nor the network.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "schemas" / "backstage"
 DEFAULT_VERSION = "1.10.1"
 SCHEMAS = [
@@ -29,8 +30,14 @@ SCHEMAS = [
 ]
 
 
-def main(argv: list[str]) -> int:
-    version = argv[0] if argv else DEFAULT_VERSION
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m slipway backstage-schemas", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "version", nargs="?", default=DEFAULT_VERSION, help="of @backstage/catalog-model"
+    )
+    version = parser.parse_args(argv).version
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         packed = subprocess.run(
@@ -62,4 +69,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,20 +1,24 @@
 """Regenerate datasets/: the sample data every generated repo ships, from datasets inside scikit-learn.
 
-Run by the platform team only when the sample changes: `python scripts/make_datasets.py`.
-Nothing is downloaded: breast cancer and diabetes ship inside scikit-learn.
+Run by the platform team only when the sample changes:
+
+    uv run --with scikit-learn --with pandas python -m slipway datasets
+
+Nothing is downloaded: breast cancer and diabetes ship inside scikit-learn (not a dependency of
+slipway itself, hence `--with`).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
-from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.model_selection import train_test_split
 
-ROOT = Path(__file__).resolve().parents[1] / "datasets"
+ROOT = Path(__file__).resolve().parents[2] / "datasets"
 SEED = 20261122
 
 
@@ -32,7 +36,11 @@ def bound(lo: float, hi: float) -> tuple[float, float]:
     return round(new_lo, digits), round(hi + pad, digits)
 
 
-def write(task: str, frame, target: str, contract_extra: dict, categorical: dict[str, list[int]]) -> None:
+def write(
+    task: str, frame: Any, target: str, contract_extra: dict, categorical: dict[str, list[int]]
+) -> None:
+    from sklearn.model_selection import train_test_split
+
     out = ROOT / task
     out.mkdir(parents=True, exist_ok=True)
     stratify = frame[target] if task == "classification" else None
@@ -57,7 +65,12 @@ def write(task: str, frame, target: str, contract_extra: dict, categorical: dict
     (out / "contract.yaml").write_text(header + yaml.safe_dump(contract, sort_keys=False))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m slipway datasets", description=__doc__.splitlines()[0]
+    ).parse_args(argv)
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+
     bc = load_breast_cancer(as_frame=True)
     frame = bc.frame.rename(columns=snake)
     write(
@@ -69,7 +82,9 @@ def main() -> None:
     )
     db = load_diabetes(as_frame=True, scaled=False)
     write("regression", db.frame, "target", {"target_dtype": "float"}, {"sex": [1, 2]})
+    print(f"wrote {ROOT}/classification and {ROOT}/regression")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
