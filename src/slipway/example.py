@@ -94,7 +94,19 @@ def render(dst: Path, ref: str | None = None) -> Path:
 
 
 def files(tree: Path) -> dict[str, Path]:
-    """Repository-relative path -> file, every file of a tree."""
+    """Repository-relative path -> file, for every file of a tree that git would track: in a
+    checkout, `git ls-files` (so a `make setup` run inside examples/default, whose .venv and
+    reports the example's own .gitignore ignores, is not a difference); elsewhere every file."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "."],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode == 0:
+        names = [n for n in listed.stdout.split("\0") if n and (tree / n).is_file()]
+        return {n: tree / n for n in sorted(names)}
     return {
         p.relative_to(tree).as_posix(): p
         for p in sorted(tree.rglob("*"))

@@ -1,0 +1,98 @@
+"""The exported model folder: what `export` writes, the image bakes in and the service loads.
+
+    <folder>/MLmodel, model.skops, ...     the MLflow model (sklearn flavour, skops format)
+    <folder>/slipway-model.json            name, version, alias, run id, data hash, template
+    <folder>/reference/feature_profile.json  the training reference profile (drift)
+
+Reading it needs neither MLflow nor pandas, so the runtime image ships without them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .profile import ReferenceProfile
+
+METADATA_FILE = "slipway-model.json"
+# The run artefact folder of the reference profile, and its file (same layout in the run).
+REFERENCE_DIR = "reference"
+REFERENCE_FILE = "feature_profile.json"
+# The sklearn flavour's model file format: skops, never pickle.
+SERIALIZATION_FORMAT = "skops"
+# Only these may be instantiated from a model file: a file asking for anything else is refused.
+TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    pipeline: Any
+    name: str
+    version: str
+    alias: str
+    reference: ReferenceProfile | None = None
+    data_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The contents of METADATA_FILE."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None = None
+    data_hash: str = ""
+    template_version: str = ""
+
+    def write(self, folder: Path) -> None:
+        (folder / METADATA_FILE).write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> ModelMetadata:
+        data = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        known = {key: data[key] for key in cls.__dataclass_fields__ if key in data}
+        return cls(**{**known, "version": str(known["version"])})
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def load_pipeline(path: Path) -> Any:
+    """The fitted scikit-learn pipeline of an MLflow model folder, read with skops (no pickle).
+
+    Reads the file directly rather than through mlflow.sklearn, so the runtime image needs
+    neither MLflow's training stack nor pandas.
+    """
+    import skops.io  # deferred: only start-up loads a model
+
+    flavor = yaml.safe_load((path / "MLmodel").read_text(encoding="utf-8"))["flavors"]["sklearn"]
+    if flavor.get("serialization_format") != SERIALIZATION_FORMAT:
+        raise ModelLoadError(
+            f"{path}: serialization_format {flavor.get('serialization_format')!r} is not served; "
+            f"log models with serialization_format={SERIALIZATION_FORMAT!r}"
+        )
+    model_file = path / flavor["pickled_model"]
+    untrusted = skops.io.get_untrusted_types(file=model_file)
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise ModelLoadError(f"{model_file}: refusing to load untrusted types {refused}")
+    return skops.io.load(model_file, trusted=untrusted)
+
+
+def load_model_dir(path: Path) -> LoadedModel:
+    metadata = ModelMetadata.read(path)
+    reference_file = path / REFERENCE_DIR / REFERENCE_FILE
+    return LoadedModel(
+        pipeline=load_pipeline(path),
+        name=metadata.name,
+        version=metadata.version,
+        alias=metadata.alias,
+        reference=ReferenceProfile.from_json(reference_file) if reference_file.exists() else None,
+        data_hash=metadata.data_hash,
+    )

@@ -1,0 +1,213 @@
+"""Command line: `<package> train | evaluate | promote | rollback | export | serve | ...`.
+
+Each command imports what it needs when it runs, so `--help` and the serving image (no MLflow,
+no pandas) only pay for the command they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ._template import PACKAGE_NAME
+from .config import Settings
+from .lifecycle import CHALLENGER, CHAMPION
+
+
+def _train(settings: Settings, _: argparse.Namespace) -> int:
+    from .training.train import train
+
+    result = train(settings)
+    print(
+        f"registered {settings.model_name} version {result.version} as '{CHALLENGER}' "
+        f"(run {result.run_id}, data sha256 {result.data_hash[:12]}…)"
+    )
+    print(json.dumps(result.metrics, indent=2))
+    return 0
+
+
+def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from .training.evaluate import evaluate
+
+    report = evaluate(settings, alias=args.alias)
+    for check in report["checks"]:
+        print(f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
+    print(f"report: {settings.reports_dir / 'eval.md'}")
+    if not report["passed"]:
+        print("eval gate FAILED: this version cannot be promoted", file=sys.stderr)
+        return 1
+    print("eval gate passed")
+    return 0
+
+
+def _promote(settings: Settings, args: argparse.Namespace) -> int:
+    from .registry import Registry
+
+    registry = Registry.from_settings(settings)
+    promoted = registry.promote(args.version)
+    print(f"{settings.model_name} version {promoted.version} is now '{CHAMPION}'")
+    return 0
+
+
+def _rollback(settings: Settings, _: argparse.Namespace) -> int:
+    from .registry import Registry
+
+    registry = Registry.from_settings(settings)
+    restored = registry.rollback()
+    print(f"rolled back: {settings.model_name} version {restored.version} is '{CHAMPION}' again")
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from .registry import Registry
+
+    out: Path = args.out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    registry = Registry.from_settings(settings)
+    # Exported beside the target first: a refused export (unknown alias, registry down) leaves
+    # the folder being served untouched; the swap itself is two renames.
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as tmp:
+        staged = Path(tmp) / "model"
+        info = registry.export(args.alias, staged)
+        if out.exists():
+            previous = Path(tmp) / "previous"
+            out.rename(previous)
+        staged.rename(out)
+        shutil.rmtree(Path(tmp) / "previous", ignore_errors=True)
+    print(f"exported {settings.model_name} version {info.version} ({args.alias}) to {args.out}")
+    return 0
+
+
+def _validate_data(settings: Settings, _: argparse.Namespace) -> int:
+    from .data.contract import DataContract
+    from .data.loaders import load_dataset
+
+    contract = DataContract.load(settings.contract_path)
+    for path in (settings.train_path, settings.golden_path):
+        features, _target = load_dataset(path, contract)
+        print(f"{path}: {len(features)} rows satisfy the data contract")
+    return 0
+
+
+def _model_card(settings: Settings, _: argparse.Namespace) -> int:
+    from .tools.model_card import main as write_model_card
+
+    return write_model_card(settings)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .serving.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def _loadtest(_: Settings, args: argparse.Namespace) -> int:
+    from .tools.loadtest import run_from_args
+
+    return run_from_args(args)
+
+
+def _drift(settings: Settings, args: argparse.Namespace) -> int:
+    from .tools.drift_report import run_from_args
+
+    return run_from_args(settings, args)
+
+
+def _ops(_: Settings, args: argparse.Namespace) -> int:
+    from .config import PROJECT_ROOT
+    from .ops.__main__ import main as ops_main
+
+    return ops_main([args.action, "--root", str(args.root or PROJECT_ROOT)])
+
+
+def _bench(settings: Settings, args: argparse.Namespace) -> int:
+    from .tools.bench import run_from_args
+
+    return run_from_args(settings, args)
+
+
+COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] = {
+    "train": (f"fit on data/train.csv, register a version, alias it '{CHALLENGER}'", _train),
+    "evaluate": ("run the eval gate on data/golden.csv (exit 1 when it fails)", _evaluate),
+    "promote": ("make the challenger (or --version) the champion, if its eval passed", _promote),
+    "rollback": (f"move '{CHAMPION}' back to the previous champion", _rollback),
+    "export": ("write a model version to a folder (baked into the image)", _export),
+    "validate-data": (
+        "check data/train.csv and data/golden.csv against the contract",
+        _validate_data,
+    ),
+    "model-card": ("fill docs/model-card.md from reports/eval.json (after evaluate)", _model_card),
+    "serve": ("serve the champion over HTTP", _serve),
+    "loadtest": ("load test a running service against slo.yaml (exit 1 on breach)", _loadtest),
+    "drift": ("PSI of a CSV of inputs vs the training reference -> reports/drift.*", _drift),
+    "ops": ("render|check alerts, dashboard and docs/slo.md from slo.yaml", _ops),
+    "bench": ("throughput with telemetry on vs off (overhead budget 15%)", _bench),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PACKAGE_NAME, description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, _) in COMMANDS.items():
+        # argparse %-formats help strings (not descriptions)
+        command = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
+        if name == "evaluate":
+            command.add_argument("--alias", default=CHALLENGER, help="version to evaluate")
+        if name == "promote":
+            command.add_argument("--version", default=None, help="default: the challenger")
+        if name == "export":
+            command.add_argument("--alias", default=CHAMPION)
+            command.add_argument("--out", type=Path, default=Path("model"))
+        if name == "serve":
+            command.add_argument("--host", default=None, help="default: SERVICE_HOST or 127.0.0.1")
+            command.add_argument(
+                "--port", type=int, default=None, help="default: SERVICE_PORT or 8000"
+            )
+        if name == "loadtest":
+            from .tools.loadtest import add_arguments
+
+            add_arguments(command)
+        if name == "drift":
+            from .tools.drift_report import add_arguments as add_drift_arguments
+
+            add_drift_arguments(command)
+        if name == "ops":
+            command.add_argument("action", choices=["render", "check"])
+            command.add_argument("--root", type=Path, default=None, help="default: the repo root")
+        if name == "bench":
+            from .tools.bench import add_arguments as add_bench_arguments
+
+            add_bench_arguments(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    from .data.contract import ContractViolation
+    from .errors import RegistryError
+
+    try:
+        return COMMANDS[args.command][1](settings, args)
+    except (RegistryError, ContractViolation, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Render docs/slo.md from slo.yaml: the human-readable definition of done.
+
+The output is a pure function of the typed slo.yaml (`slo.SLO`), so a test can regenerate it and
+compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..slo import SLO
+
+HEADER = (
+    "<!-- GENERATED from slo.yaml by `make ops` (ops render): edit slo.yaml, not this file. -->\n"
+)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt(v) for v in value) if value else "(none)"
+    if value is None:
+        return "(unset)"
+    return str(value)
+
+
+def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        rows: list[tuple[str, Any]] = []
+        for key in sorted(value, key=str):
+            rows.extend(_flatten(f"{prefix}.{key}" if prefix else str(key), value[key]))
+        return rows
+    return [(prefix, value)]
+
+
+def _table(rows: list[tuple[str, Any]]) -> list[str]:
+    out = ["| setting | value |", "|---|---|"]
+    out += [f"| `{key}` | {_fmt(val)} |" for key, val in rows]
+    return out
+
+
+def _section(title: str, intro: str, data: Any) -> list[str]:
+    if not isinstance(data, Mapping):
+        return []
+    rows = _flatten("", data)
+    if not rows:
+        return []
+    return ["", f"## {title}", "", intro, "", *_table(rows)]
+
+
+def render_slo_doc(slo: SLO) -> str:
+    """Markdown for docs/slo.md; every number comes from `slo` (the parsed slo.yaml)."""
+    objectives = slo.objectives
+    quality = objectives.quality
+    cost = objectives.cost
+    drift = slo.drift
+
+    lines = [HEADER.rstrip("\n"), f"# Service level objectives: {slo.service}", ""]
+    lines.append(
+        "The definition of done of this service. `slo.yaml` is the one source: "
+        "the evaluation gate, the alert rules, the dashboards, the load test "
+        "and this page all read it. "
+        "A change to an objective is a reviewed change to `slo.yaml`."
+    )
+    rate = objectives.max_error_rate
+    op = "≥" if quality.higher_is_better else "≤"
+    lines += [
+        "",
+        "## Objectives",
+        "",
+        "| objective | target | measured by | enforced by |",
+        "|---|---|---|---|",
+        f"| Latency | p95 of `POST /predict` ≤ {_fmt(objectives.latency_p95_ms)} ms "
+        "| `slipway_http_request_duration_seconds` "
+        "| alert `LatencySLOBurnRate`; `make loadtest` |",
+        f"| Errors | 5xx responses ≤ {rate:.4g} of requests ({rate * 100:.4g}%) "
+        '| `slipway_http_requests_total{status=~"5.."}` | alert `ErrorRateSLOBreach` |',
+        f"| Quality | {quality.metric} {op} {_fmt(quality.threshold)} on the golden set, and at "
+        f"most {_fmt(quality.max_regression_vs_champion)} worse than the champion "
+        "| `reports/eval.json` | `make evaluate` (exit 1 blocks promotion) |",
+        f"| Cost | ≤ ${_fmt(cost.ceiling_per_1k_predictions_usd)} per 1,000 predictions "
+        "| `slipway_prediction_cost_usd` | alert `CostPerPredictionAboveCeiling` |",
+        f"| Drift | PSI ≤ {_fmt(drift.psi_alert_threshold)} per feature over the last "
+        f"{_fmt(drift.window_size)} predictions "
+        "| `slipway_feature_drift_psi` | alert `FeatureDriftHigh` |",
+        "| Availability | the model is loaded in every serving replica "
+        "| `slipway_model_ready` | alert `ModelNotReady`; `/readyz` |",
+    ]
+    price, ceiling = cost.instance_hourly_price_usd, cost.ceiling_per_1k_predictions_usd
+    # Below this sustained throughput one instance costs more per prediction than the ceiling.
+    min_rps = price / 3600.0 / (ceiling / 1000.0)
+    lines += [
+        "",
+        "### Cost model",
+        "",
+        f"One serving instance costs ${_fmt(price)} per hour. To stay under "
+        f"${_fmt(ceiling)} per 1,000 predictions, each instance must serve at least "
+        f"**{min_rps:.3g} predictions per second** on average (hourly price / 3600 / "
+        "(ceiling / 1000)). Idle replicas are what usually breaks this objective.",
+    ]
+    lines += _section(
+        "Rollback rule",
+        "When the champion is rolled back to the previous one "
+        "(procedure: [runbook, model rollback](runbook.md#model-rollback)).",
+        slo.rollback.model_dump(),
+    )
+    lines += _section(
+        "Guardrails",
+        "Request-time checks: inputs outside the data contract are rejected or flagged "
+        "(`out_of_range`), oversized requests are refused, low-confidence predictions abstain "
+        "(alert `GuardrailRejectionsHigh`).",
+        slo.guardrails.model_dump(),
+    )
+    return "\n".join(lines) + "\n"

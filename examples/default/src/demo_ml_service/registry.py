@@ -1,0 +1,236 @@
+"""The model registry: a thin layer over the real MLflow client.
+
+Embedded default: a sqlite store and an artefact folder inside the repo; remote: the
+MLFLOW_TRACKING_URI. Aliases: `challenger` (set by train) and `champion` (set by promote,
+gated on a passing eval report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from .artifact import REFERENCE_DIR, LoadedModel, ModelMetadata, load_model_dir
+from .config import Settings
+from .errors import RegistryError as RegistryError  # re-exported: it used to live here
+from .lifecycle import (
+    CHALLENGER,
+    CHAMPION,
+    DATA_HASH_TAG,
+    EVAL_PASSED_TAG,
+    EVAL_SUMMARY_TAG,
+    HISTORY_TAG,
+    PROMOTED_AT_TAG,
+    TEMPLATE_VERSION_TAG,
+)
+
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextmanager
+def process_wide_uris(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking and registry URIs at `uri` while MLflow's fluent APIs
+    (start_run, log_*, models:/ downloads) run, then restore them and the environment variables
+    MLflow sets with them (Settings reads MLFLOW_TRACKING_URI): a Registry stays bound to its own
+    store whatever another one in the same process (a test, a notebook) used."""
+    saved_env = {name: os.environ.get(name) for name in URI_VARIABLES}
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    tags: dict[str, str]
+
+    @property
+    def eval_passed(self) -> bool:
+        return self.tags.get(EVAL_PASSED_TAG) == "true"
+
+
+class Registry:
+    def __init__(
+        self, tracking_uri: str, model_name: str, artifact_root: Path | None = None
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        """The registry this repo's settings name (MLFLOW_TRACKING_URI, model name, artefacts)."""
+        return cls(settings.tracking_uri, settings.model_name, settings.artifact_root)
+
+    # -- experiments and registration -------------------------------------------------------
+    def experiment_id(self) -> str:
+        """This model's experiment, created on first use (local artefacts go to artifact_root)."""
+        existing = self.client.get_experiment_by_name(self.model_name)
+        if existing is not None:
+            return str(existing.experiment_id)
+        location = None
+        if self.artifact_root is not None and self.tracking_uri.startswith("sqlite:"):
+            self.artifact_root.mkdir(parents=True, exist_ok=True)
+            location = self.artifact_root.resolve().as_uri()
+        return str(self.client.create_experiment(self.model_name, artifact_location=location))
+
+    def register(
+        self, model_uri: str, run_id: str, tags: dict[str, str], model_id: str | None = None
+    ) -> VersionInfo:
+        try:
+            self.client.get_registered_model(self.model_name)
+        except MlflowException:
+            self.client.create_registered_model(self.model_name)
+        version = self.client.create_model_version(
+            # A tracking server requires the logged model's id beside a `models:/m-…` source.
+            self.model_name,
+            source=model_uri,
+            run_id=run_id,
+            tags=tags,
+            model_id=model_id,
+        )
+        return self.version(str(version.version))
+
+    # -- aliases ----------------------------------------------------------------------------
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(self.model_name, alias, version)
+
+    def get_alias(self, alias: str) -> VersionInfo | None:
+        try:
+            found = self.client.get_model_version_by_alias(self.model_name, alias)
+        except MlflowException:
+            return None
+        return self._info(found)
+
+    def version(self, version: str) -> VersionInfo:
+        return self._info(self.client.get_model_version(self.model_name, version))
+
+    def _info(self, found: Any) -> VersionInfo:
+        return VersionInfo(
+            name=found.name,
+            version=str(found.version),
+            run_id=found.run_id,
+            source=found.source,
+            tags=dict(found.tags or {}),
+        )
+
+    # -- evaluation, promotion, rollback -------------------------------------------------------
+    def record_eval(self, version: str, passed: bool, summary: dict[str, Any]) -> None:
+        self.client.set_model_version_tag(
+            self.model_name, version, EVAL_PASSED_TAG, "true" if passed else "false"
+        )
+        self.client.set_model_version_tag(
+            self.model_name, version, EVAL_SUMMARY_TAG, json.dumps(summary, sort_keys=True)
+        )
+
+    def champion_history(self) -> list[str]:
+        try:
+            tags = self.client.get_registered_model(self.model_name).tags or {}
+        except MlflowException:
+            return []
+        raw = tags.get(HISTORY_TAG, "")
+        return [v for v in raw.split(",") if v]
+
+    def promote(self, version: str | None = None) -> VersionInfo:
+        """Make `version` (default: the challenger) the champion, if its eval report passed."""
+        if version is None:
+            challenger = self.get_alias(CHALLENGER)
+            if challenger is None:
+                raise RegistryError(
+                    f"no '{CHALLENGER}' version of {self.model_name}: train one first"
+                )
+            version = challenger.version
+        candidate = self.version(version)
+        if EVAL_PASSED_TAG not in candidate.tags:
+            raise RegistryError(
+                f"version {version} has no eval report: run the eval gate before promoting"
+            )
+        if not candidate.eval_passed:
+            raise RegistryError(
+                f"version {version} failed the eval gate: it cannot become {CHAMPION}"
+            )
+        current = self.get_alias(CHAMPION)
+        if current is not None and current.version == version:
+            return candidate
+        history = self.champion_history()
+        if current is not None and (not history or history[-1] != current.version):
+            history.append(current.version)
+        history.append(version)
+        self.set_alias(CHAMPION, version)
+        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(history))
+        self.client.set_model_version_tag(
+            self.model_name,
+            version,
+            PROMOTED_AT_TAG,
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        return candidate
+
+    def rollback(self) -> VersionInfo:
+        """Move `champion` back to the previous champion."""
+        history = self.champion_history()
+        if len(history) < 2:
+            raise RegistryError(
+                "no previous champion to roll back to (the champion history has "
+                f"{len(history)} entr{'y' if len(history) == 1 else 'ies'})"
+            )
+        history.pop()
+        previous = history[-1]
+        self.set_alias(CHAMPION, previous)
+        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(history))
+        return self.version(previous)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def export(self, alias: str, out_dir: Path) -> VersionInfo:
+        """Write the aliased version (model, drift reference, metadata) to a standalone folder."""
+        info = self.get_alias(alias)
+        if info is None:
+            raise RegistryError(f"no '{alias}' version of {self.model_name} in {self.tracking_uri}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with process_wide_uris(self.tracking_uri):
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.model_name}/{info.version}",
+                dst_path=str(out_dir),
+                tracking_uri=self.tracking_uri,
+            )
+        if info.run_id:
+            self.client.download_artifacts(info.run_id, REFERENCE_DIR, str(out_dir))
+        ModelMetadata(
+            name=self.model_name,
+            version=info.version,
+            alias=alias,
+            run_id=info.run_id,
+            data_hash=info.tags.get(DATA_HASH_TAG, ""),
+            template_version=info.tags.get(TEMPLATE_VERSION_TAG, ""),
+        ).write(out_dir)
+        return info
+
+    def load(self, alias: str) -> LoadedModel:
+        with tempfile.TemporaryDirectory(prefix="model-") as tmp:
+            self.export(alias, Path(tmp))
+            return load_model_dir(Path(tmp))

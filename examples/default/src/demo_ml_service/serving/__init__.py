@@ -1,0 +1,1 @@
+"""The request path: app factory, routes, dependencies, guardrails, telemetry."""

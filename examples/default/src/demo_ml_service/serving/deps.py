@@ -1,0 +1,63 @@
+"""What a request handler needs, as FastAPI dependencies: the served model and the app's runtime.
+
+The model lives on `app.state.model` (None until start-up loaded it); the predictor, telemetry and
+settings built by the app factory live on `app.state.runtime`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from ..artifact import LoadedModel, ModelLoadError, load_model_dir
+from ..config import Settings
+from .predictor import Predictor
+from .telemetry import Telemetry
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Built once per app from settings, slo.yaml and the contract."""
+
+    settings: Settings
+    predictor: Predictor
+    telemetry: Telemetry
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """The model this service serves: an exported folder if configured, else the registry alias."""
+    if settings.model_dir is not None:
+        return load_model_dir(settings.model_dir)
+    try:
+        from ..registry import Registry  # deferred: the registry client is only needed at start-up
+    except ImportError as error:  # the baked image ships without the MLflow client
+        raise ModelLoadError(
+            "SERVICE_MODEL_DIR is not set and the MLflow client is not installed: "
+            "serve an exported model folder, or build the image with --target registry"
+        ) from error
+    return Registry.from_settings(settings).load(settings.model_alias)
+
+
+def current_model(request: Request) -> LoadedModel | None:
+    model: LoadedModel | None = request.app.state.model
+    return model
+
+
+def require_model(request: Request) -> LoadedModel:
+    model = current_model(request)
+    if model is None:
+        raise HTTPException(status_code=503, detail="model not loaded yet; see /readyz")
+    return model
+
+
+def runtime(request: Request) -> Runtime:
+    value: Runtime = request.app.state.runtime
+    return value
+
+
+# Module level: with postponed annotations FastAPI resolves dependency types from module globals.
+ServedModel = Annotated[LoadedModel, Depends(require_model)]
+MaybeModel = Annotated[LoadedModel | None, Depends(current_model)]
+AppRuntime = Annotated[Runtime, Depends(runtime)]

@@ -1,0 +1,121 @@
+"""The service's HTTP endpoints: /predict, /healthz, /readyz, /version, /metrics."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from .._template import PROJECT_SLUG, TEMPLATE_VERSION
+from ..ops.metrics import PREDICT_ROUTE
+from .deps import AppRuntime, MaybeModel, ServedModel
+from .predictor import Predictor, rejection_errors
+from .schemas import PredictResponse, VersionResponse
+
+log = logging.getLogger(__name__)
+
+
+def predict_request_body(predictor: Predictor) -> dict[str, Any]:
+    """OpenAPI request body of /predict: one record, or {"records": [...]}, from the contract."""
+    record_schema = predictor.record.model_json_schema()
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        record_schema,
+                        {
+                            "type": "object",
+                            "properties": {"records": {"type": "array", "items": record_schema}},
+                            "required": ["records"],
+                        },
+                    ]
+                }
+            }
+        },
+    }
+
+
+async def predict(request: Request, model: ServedModel, runtime: AppRuntime) -> JSONResponse:
+    predictor, telemetry = runtime.predictor, runtime.telemetry
+    request_id = (
+        getattr(request.state, "request_id", None)  # set by the telemetry middleware
+        or request.headers.get("x-request-id")
+        or uuid.uuid4().hex
+    )
+    body = await predictor.read_body(request)  # 415, 413, 408 or 499 before it is parsed
+    with telemetry.span("validate") as span:
+        features, batch = predictor.parse(body)
+        span.set_attribute("slipway.records", len(features))
+    # The model name/version/alias are attributes of the request span (telemetry middleware).
+    with telemetry.span("predict") as span:
+        result = predictor.predict(model, features)
+        if result.rejections:
+            span.set_attribute("slipway.guardrail.rejections", len(result.rejections))
+    if result.rejections:
+        reasons = sorted({v.reason for v in result.rejections})
+        telemetry.record_rejections(reasons)
+        log.warning(
+            "guardrail rejection",
+            extra={"reasons": reasons, "features": sorted({v.feature for v in result.rejections})},
+        )
+        return JSONResponse(
+            status_code=422,
+            content={"detail": rejection_errors(result.rejections, batch)},
+            headers={"x-request-id": request_id},
+        )
+    telemetry.record_predictions(model, features, result.predictions)
+    return JSONResponse(
+        {
+            "request_id": request_id,
+            "model": {"name": model.name, "version": model.version, "alias": model.alias},
+            "predictions": result.predictions,
+        },
+        headers={"x-request-id": request_id},
+    )
+
+
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def readyz(model: MaybeModel) -> JSONResponse:
+    if model is None:
+        return JSONResponse(status_code=503, content={"status": "model not loaded"})
+    return JSONResponse({"status": "ready", "model_version": model.version})
+
+
+async def version(model: MaybeModel) -> VersionResponse:
+    return VersionResponse(
+        model_name=model.name if model else None,
+        model_version=model.version if model else None,
+        model_alias=model.alias if model else None,
+        template_version=TEMPLATE_VERSION,
+        service=PROJECT_SLUG,
+    )
+
+
+async def metrics(model: MaybeModel, runtime: AppRuntime) -> Response:
+    # Text format 0.0.4: the per-prediction cost gauge and the cumulative cost counter share
+    # a stem, which OpenMetrics would reject.
+    return Response(runtime.telemetry.metrics_text(model), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+def add_routes(app: FastAPI, predictor: Predictor) -> None:
+    """Register the endpoints on `app` (the request schema of /predict comes from the contract)."""
+    app.add_api_route(
+        PREDICT_ROUTE,
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
+        openapi_extra={"requestBody": predict_request_body(predictor)},
+    )
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/version", version, methods=["GET"], response_model=VersionResponse)
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

@@ -1,0 +1,69 @@
+"""Metrics computed when /metrics is scraped: model info and readiness, drift PSI, cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ..._template import TEMPLATE_VERSION
+from ...artifact import LoadedModel
+from ...ops import metrics as names
+from .cost import CostMeter
+from .drift_window import DriftWindow
+
+
+class ScrapeSource(Protocol):
+    """What the collector reads at a scrape (the Telemetry facade is one)."""
+
+    scraped_model: LoadedModel | None
+    cost: CostMeter
+
+    def drift_window(self, model: LoadedModel | None) -> DriftWindow | None: ...
+
+
+class ScrapeTimeCollector:
+    """Model info/readiness, drift PSI and cost: read from live state at each scrape."""
+
+    def __init__(self, telemetry: ScrapeSource) -> None:
+        self.telemetry = telemetry
+
+    def collect(self) -> Iterator[Metric]:
+        t = self.telemetry
+        model = t.scraped_model
+        info = GaugeMetricFamily(
+            names.MODEL_INFO,
+            "The model this replica serves (value 1).",
+            labels=["model_name", "model_version", "model_alias", "template_version"],
+        )
+        if model is not None:
+            info.add_metric([model.name, model.version, model.alias, TEMPLATE_VERSION], 1.0)
+        yield info
+        yield GaugeMetricFamily(
+            names.MODEL_READY,
+            "1 when the model is loaded (/readyz 200).",
+            value=float(model is not None),
+        )
+        drift = GaugeMetricFamily(
+            names.FEATURE_DRIFT_PSI,
+            "Population stability index of each feature: recent inputs vs training data.",
+            labels=["feature"],
+        )
+        window = t.drift_window(model)
+        if window is not None:
+            for feature, value in window.psi().items():
+                drift.add_metric([feature], value)
+        yield drift
+        total, per_prediction = t.cost.snapshot()
+        yield GaugeMetricFamily(
+            names.PREDICTION_COST,
+            "Estimated USD cost of one prediction: instance price / recent throughput.",
+            value=per_prediction,
+        )
+        # CounterMetricFamily appends `_total` to the family name.
+        yield CounterMetricFamily(
+            names.PREDICTION_COST,
+            "Instance cost accrued since start (USD).",
+            value=total,
+        )

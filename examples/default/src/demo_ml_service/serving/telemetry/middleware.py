@@ -1,0 +1,116 @@
+"""ASGI middleware: the server span, request id, duration/count metrics and the access log line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .facade import Telemetry
+from .logs import MODEL_VERSION, REQUEST_ID
+from .tracing import model_attributes, scrubbed_span
+
+log = logging.getLogger(__name__)
+
+# Probes and scrapes are counted in the metrics but produce neither spans nor access log lines.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class TelemetryMiddleware:
+    """ASGI middleware: server span, request id, duration/count metrics, one access log line."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self._routes: frozenset[str] | None = None
+
+    def routes(self, scope: Scope) -> frozenset[str]:
+        """The app's route paths (the `route` label), read once from the app in the scope."""
+        if self._routes is None:
+            self._routes = frozenset(getattr(r, "path", "") for r in scope["app"].routes)
+        return self._routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t = self.telemetry
+        method: str = scope["method"]
+        route = scope["path"] if scope["path"] in self.routes(scope) else "other"
+        request_id = (
+            next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+            or os.urandom(16).hex()
+        )
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                if not any(k == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode("latin-1")))
+                    message["headers"] = headers
+            await send(message)
+
+        # The app (Starlette puts itself in the scope) holds the model it serves.
+        model = scope["app"].state.model
+        token = REQUEST_ID.set(request_id)
+        version_token = MODEL_VERSION.set(model.version if model is not None else None)
+        start = time.perf_counter()
+        try:
+            if route in QUIET_ROUTES:
+                await self.app(scope, receive, send_with_status)
+                return
+            # Few attributes on purpose: each one costs on every request.
+            with scrubbed_span(t.tracer, f"{method} {route}", SpanKind.SERVER) as span:
+                if span.is_recording():  # attributes only for the requests that are traced
+                    span.set_attributes(
+                        {
+                            "http.request.method": method,
+                            "http.route": route,
+                            "slipway.request_id": request_id,
+                            **(model_attributes(model) if model is not None else {}),
+                        }
+                    )
+                    if route == "other":
+                        span.set_attribute("url.path", scope["path"])
+                try:
+                    await self.app(scope, receive, send_with_status)
+                finally:
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                    elapsed = time.perf_counter() - start
+                    if (
+                        t.log_every_request
+                        or status >= 400
+                        or elapsed > t.slow_seconds
+                        or (span.is_recording())
+                    ):
+                        log.info(
+                            "%s %s %s",
+                            method,
+                            scope["path"],
+                            status,
+                            extra={
+                                "route": route,
+                                "status": status,
+                                "duration_ms": round(elapsed * 1000, 3),
+                            },
+                        )
+        finally:
+            t.observe_request(route, method, status, time.perf_counter() - start)
+            MODEL_VERSION.reset(version_token)
+            REQUEST_ID.reset(token)
