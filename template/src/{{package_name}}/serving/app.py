@@ -121,5 +121,10 @@ def create_app(
             telemetry.record_rejections(["invalid_request"])
         return JSONResponse(status_code=error.status, content={"detail": error.detail})
 
+    @app.exception_handler(Exception)
+    async def failed(_: Request, error: Exception) -> Response:
+        # A bug, not a refusal: JSON like every other answer; the traceback goes to the log.
+        return JSONResponse(status_code=500, content={"detail": "internal server error"})
+
     add_routes(app, predictor)
     return app
