@@ -60,7 +60,12 @@ def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests live in tests/slow/ (marked there), so a fast file never hides a slow test."""
+    """Slow tests live in tests/slow/ (marked there), so a fast file never hides a slow test.
+    Tests on the template clone (real `copier update` runs) are marked `update`: most of the
+    fast tests' time, so `-m "not slow and not update"` is the quick loop."""
+    for item in items:
+        if "template_clone" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.update)
     slow_dir = Path(__file__).parent / "slow"
     misplaced = [
         item.nodeid

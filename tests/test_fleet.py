@@ -11,23 +11,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.render import ROOT, example_answers, render
+from tests.support.render import ROOT
 from tests.support.update import (
     changed_lines,
     commit_all,
+    copy_release,
     git,
     next_release,
     platform_python_files,
     previous_release,
+    release_render,
 )
 
 PREVIOUS, NEXT = previous_release(), next_release()
-
-
-def copy_release(template: Path, dst: Path, tag: str, name: str = "default") -> Path:
-    render(dst, example_answers(name), src=template, vcs_ref=tag)
-    commit_all(dst, f"Initial commit from the slipway template ({tag})")
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +37,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, template_clone: Path) -> dic
         "broken": copy_release(template, base / "broken", PREVIOUS),
     }
     # A team rewrote a line that the next release changes.
-    new = render(base / "fresh", example_answers(), src=template, vcs_ref=NEXT)
+    new = release_render(template, NEXT)
     conflict = repos["conflict"]
     changed = changed_lines(conflict, new)
     rel = next(r for r in platform_python_files(conflict) if r in changed and (new / r).exists())

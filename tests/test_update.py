@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.render import ROOT, example_answers, render
+from tests.support import update
+from tests.support.render import ROOT
 from tests.support.render import project_answers as answers
 from tests.support.update import (
     changed_lines,
@@ -27,6 +28,7 @@ from tests.support.update import (
     next_release,
     platform_python_files,
     previous_release,
+    release_render,
 )
 
 PREVIOUS = previous_release()
@@ -41,24 +43,18 @@ def template(template_clone: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fresh(template: Path, tmp_path_factory: pytest.TempPathFactory):
-    """Fresh renders (no tasks) of a release, per answer set, cached for the session."""
-    cache: dict[tuple[str, str], Path] = {}
+def fresh(template: Path):
+    """Fresh renders (no tasks) of a release, per answer set, shared for the session."""
 
     def make(tag: str, name: str = "default") -> Path:
-        if (tag, name) not in cache:
-            dst = tmp_path_factory.mktemp(f"fresh-{tag}-{name}") / "repo"
-            cache[tag, name] = render(dst, example_answers(name), src=template, vcs_ref=tag)
-        return cache[tag, name]
+        return release_render(template, tag, name)
 
     return make
 
 
 def copy_release(template: Path, dst: Path, tag: str = PREVIOUS, name: str = "default") -> Path:
     """A team's repo as the copy task leaves it (rendered at `tag`, first commit), tasks skipped."""
-    render(dst, example_answers(name), src=template, vcs_ref=tag)
-    commit_all(dst, f"Initial commit from the slipway template ({tag})")
-    return dst
+    return update.copy_release(template, dst, tag, name)
 
 
 def test_releases_are_real_commits_of_this_repo(template: Path) -> None:

@@ -8,18 +8,21 @@ release.
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 from slipway.conflicts import conflicted_files  # noqa: F401  (re-exported for the tests)
 
 from tests.support.commands import run
-from tests.support.render import ROOT, project_answers
+from tests.support.render import ROOT, example_answers, project_answers, render
 
 RELEASES_FILE = ROOT / "tests" / "update" / "releases.yml"
 GIT_ID = ["-c", "user.name=slipway-tests", "-c", "user.email=tests@slipway.invalid"]
@@ -80,6 +83,29 @@ def commit_all(project: Path, message: str) -> None:
         git(project, "init", "--quiet", "--initial-branch=main")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
+
+
+_RELEASE_RENDERS: dict[tuple[str, str, str], Path] = {}
+
+
+def release_render(template: Path, tag: str, name: str = "default") -> Path:
+    """Answer set `name` rendered at release `tag` of the template clone (tasks skipped), made
+    once per session and shared: READ-ONLY (`copy_release` gives a test its own copy)."""
+    key = (str(template), tag, name)
+    if key not in _RELEASE_RENDERS:
+        base = Path(tempfile.mkdtemp(prefix="slipway-release-"))
+        atexit.register(shutil.rmtree, base, True)
+        dst = base / "repo"
+        _RELEASE_RENDERS[key] = render(dst, example_answers(name), src=template, vcs_ref=tag)
+    return _RELEASE_RENDERS[key]
+
+
+def copy_release(template: Path, dst: Path, tag: str, name: str = "default") -> Path:
+    """A team's repo as the copy task leaves it (rendered at `tag`, first commit), tasks
+    skipped: a copy of the shared `release_render`."""
+    shutil.copytree(release_render(template, tag, name), dst, symlinks=True)
+    commit_all(dst, f"Initial commit from the slipway template ({tag})")
+    return dst
 
 
 def copier_copy(
