@@ -6,6 +6,8 @@ import asyncio
 import csv
 import json
 import logging
+import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from demo_ml_service.artifact import LoadedModel
 from demo_ml_service.config import Settings
 from demo_ml_service.data.contract import DataContract
+from demo_ml_service.registry import Registry
 from demo_ml_service.serving.app import create_app
+from demo_ml_service.serving.deps import REGISTRY_HTTP_DEFAULTS
+from demo_ml_service.slo import load_slo
 
 CONTRACT = DataContract.load(Settings().contract_path)
 
@@ -131,6 +136,17 @@ def test_out_of_range_is_flagged_under_the_flag_policy(
     assert prediction["outcome"] in {"flagged", "abstain"}
 
 
+def test_flagged_values_too_far_to_score_are_422_not_500(
+    champion: LoadedModel, tmp_path: Path
+) -> None:
+    settings = Settings(slo_path=slo_with(tmp_path, out_of_range="flag"))
+    client = TestClient(create_app(settings, model=champion), raise_server_exceptions=False)
+    for value in (1e308, -1e308):
+        response = client.post("/predict", json=dict.fromkeys(CONTRACT.feature_names, value))
+        assert response.status_code == 422, response.text
+        assert all("too far to be scored" in e["msg"] for e in response.json()["detail"])
+
+
 def test_oversize_payloads_get_413(champion: LoadedModel, tmp_path: Path) -> None:
     settings = Settings(slo_path=slo_with(tmp_path, max_batch_size=5, max_body_bytes=20_000))
     client = TestClient(create_app(settings, model=champion))
@@ -171,6 +187,59 @@ def test_not_ready_when_the_model_cannot_load(tmp_path: Path) -> None:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 503
         assert client.post("/predict", json=golden_records(1)[0]).status_code == 503
+
+
+def test_an_unreachable_registry_is_logged_as_such_and_not_ready(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in REGISTRY_HTTP_DEFAULTS:  # MLflow's own defaults would retry for minutes
+        monkeypatch.setenv(name, "unset below; restored after the test")
+        monkeypatch.delenv(name)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: nothing listens there
+    settings = Settings(tracking_uri=f"http://127.0.0.1:{port}", model_load_retry_seconds=30)
+    with caplog.at_level(logging.INFO), TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("cannot reach the registry" in m for m in errors), errors
+    assert not any("not found" in m or "no 'champion' version" in m for m in errors), errors
+
+
+def test_readiness_turns_200_once_the_model_can_be_loaded(
+    trained_settings: Settings, tmp_path: Path
+) -> None:
+    target = tmp_path / "model"  # SERVICE_MODEL_DIR, created after the service started
+    settings = Settings(
+        model_dir=target, model_load_retry_seconds=0.05, model_load_retry_max_seconds=0.2
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 503
+        Registry.from_settings(trained_settings).export("champion", tmp_path / "staged")
+        (tmp_path / "staged").rename(target)
+        deadline = time.monotonic() + 60  # a bound against a hang, not a timing assertion
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the background load never succeeded"
+            time.sleep(0.05)
+        assert client.post("/predict", json=golden_records(1)[0]).status_code == 200
+
+
+def test_the_openapi_document_carries_the_contract_and_every_status(client: TestClient) -> None:
+    post = client.get("/openapi.json").json()["paths"]["/predict"]["post"]
+    record, batch = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert record["additionalProperties"] is False and batch["additionalProperties"] is False
+    records = batch["properties"]["records"]
+    assert records["minItems"] == 1
+    assert records["maxItems"] == load_slo(Settings().slo_path).guardrails.max_batch_size
+    assert set(record["required"]) == {f.name for f in CONTRACT.features if not f.nullable}
+    for feature in CONTRACT.features:
+        prop = record["properties"][feature.name]
+        number = next(s for s in prop.get("anyOf", [prop]) if s.get("type") == "number")
+        assert (number.get("minimum"), number.get("maximum")) == (feature.min, feature.max)
+    assert {"200", "408", "413", "415", "422", "503"} <= set(post["responses"])
+    for status in ("408", "413", "415", "422", "503"):
+        assert "application/json" in post["responses"][status]["content"], status
 
 
 # -- hostile bodies: every one gets a JSON 4xx with a reason, never a 5xx ------------------------

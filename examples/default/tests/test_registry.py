@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from demo_ml_service.config import Settings
-from demo_ml_service.errors import RegistryError
+from demo_ml_service.errors import ModelNotFound, RegistryError, RegistryUnavailable
 from demo_ml_service.registry import Registry
 from demo_ml_service.training.evaluate import evaluate
 from demo_ml_service.training.train import train
@@ -77,6 +77,32 @@ def test_a_failed_eval_blocks_promotion(fresh_settings: Settings) -> None:
     registry.record_eval(version, False, {"reason": "test"})
     with pytest.raises(RegistryError, match="failed the eval gate"):
         registry.promote()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_not_found_and_cannot_reach_are_different_errors(
+    fresh_settings: Settings, trained_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = registry_of(fresh_settings)
+    assert empty.get_alias("champion") is None
+    assert empty.champion_history() == []
+    with pytest.raises(ModelNotFound, match="no 'champion' version"):
+        empty.load("champion")
+    with pytest.raises(ModelNotFound, match="no 'typo' version"):
+        registry_of(trained_settings).load("typo")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    down = Registry(f"http://127.0.0.1:{closed_port()}", fresh_settings.model_name)
+    for call in (lambda: down.get_alias("champion"), down.champion_history, down.rollback):
+        with pytest.raises(RegistryUnavailable, match="cannot reach the registry"):
+            call()
+    assert issubclass(RegistryUnavailable, RegistryError) and issubclass(
+        ModelNotFound, RegistryError
+    )
 
 
 def test_load_by_alias_serves_the_registered_pipeline(trained_settings: Settings) -> None:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     model_dir: Path | None = None
 
     tracking_uri: str = Field(default=DEFAULT_TRACKING_URI, validation_alias="MLFLOW_TRACKING_URI")
+    # A model that cannot be loaded at start-up is retried in the background: first after this
+    # many seconds, then twice as long each time, at most the max (/readyz is 503 meanwhile).
+    model_load_retry_seconds: float = Field(default=2.0, gt=0)
+    model_load_retry_max_seconds: float = Field(default=60.0, gt=0)
     artifact_root: Path = PROJECT_ROOT / "mlartifacts"
 
     host: str = "127.0.0.1"

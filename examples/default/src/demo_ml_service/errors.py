@@ -9,3 +9,11 @@ from __future__ import annotations
 
 class RegistryError(RuntimeError):
     """A registry operation was refused; the message says why and what to do."""
+
+
+class ModelNotFound(RegistryError):
+    """The registry answered: the model, version or alias does not exist."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry could not be asked: unreachable, timed out, or it refused the credentials."""

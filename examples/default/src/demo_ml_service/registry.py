@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from .artifact import REFERENCE_DIR, LoadedModel, ModelMetadata, load_model_dir
 from .config import Settings
+from .errors import ModelNotFound, RegistryUnavailable
 from .errors import RegistryError as RegistryError  # re-exported: it used to live here
 from .lifecycle import (
     CHALLENGER,
@@ -36,6 +37,28 @@ from .lifecycle import (
 )
 
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# MLflow's answers that mean "does not exist" (an unknown alias is an invalid parameter)...
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
+# ...and the ones that mean the credentials were refused.
+ACCESS_DENIED_CODES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED"})
+
+
+def is_not_found(error: MlflowException) -> bool:
+    return error.error_code in NOT_FOUND_CODES or (
+        error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error).lower()
+    )
+
+
+def classify(error: MlflowException, uri: str, what: str) -> RegistryError:
+    """ "Not found" (the registry answered) vs "cannot reach" (it could not be asked)."""
+    if is_not_found(error):
+        return ModelNotFound(f"{what} not found in {uri}")
+    if error.error_code in ACCESS_DENIED_CODES:
+        return RegistryUnavailable(
+            f"the registry at {uri} refused the credentials ({error.error_code}): "
+            "check MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD"
+        )
+    return RegistryUnavailable(f"cannot reach the registry at {uri}: {error.message}")
 
 
 @contextmanager
@@ -104,7 +127,9 @@ class Registry:
     ) -> VersionInfo:
         try:
             self.client.get_registered_model(self.model_name)
-        except MlflowException:
+        except MlflowException as error:
+            if not is_not_found(error):
+                raise classify(error, self.tracking_uri, f"model {self.model_name}") from error
             self.client.create_registered_model(self.model_name)
         version = self.client.create_model_version(
             # A tracking server requires the logged model's id beside a `models:/m-…` source.
@@ -121,14 +146,23 @@ class Registry:
         self.client.set_registered_model_alias(self.model_name, alias, version)
 
     def get_alias(self, alias: str) -> VersionInfo | None:
+        """The aliased version; None when it does not exist, RegistryUnavailable when the
+        registry cannot be asked."""
         try:
             found = self.client.get_model_version_by_alias(self.model_name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as error:
+            if is_not_found(error):
+                return None
+            raise classify(error, self.tracking_uri, f"alias '{alias}'") from error
         return self._info(found)
 
     def version(self, version: str) -> VersionInfo:
-        return self._info(self.client.get_model_version(self.model_name, version))
+        try:
+            found = self.client.get_model_version(self.model_name, version)
+        except MlflowException as error:
+            what = f"version {version} of {self.model_name}"
+            raise classify(error, self.tracking_uri, what) from error
+        return self._info(found)
 
     def _info(self, found: Any) -> VersionInfo:
         return VersionInfo(
@@ -151,8 +185,10 @@ class Registry:
     def champion_history(self) -> list[str]:
         try:
             tags = self.client.get_registered_model(self.model_name).tags or {}
-        except MlflowException:
-            return []
+        except MlflowException as error:
+            if is_not_found(error):
+                return []
+            raise classify(error, self.tracking_uri, f"model {self.model_name}") from error
         raw = tags.get(HISTORY_TAG, "")
         return [v for v in raw.split(",") if v]
 
@@ -161,7 +197,7 @@ class Registry:
         if version is None:
             challenger = self.get_alias(CHALLENGER)
             if challenger is None:
-                raise RegistryError(
+                raise ModelNotFound(
                     f"no '{CHALLENGER}' version of {self.model_name}: train one first"
                 )
             version = challenger.version
@@ -210,16 +246,20 @@ class Registry:
         """Write the aliased version (model, drift reference, metadata) to a standalone folder."""
         info = self.get_alias(alias)
         if info is None:
-            raise RegistryError(f"no '{alias}' version of {self.model_name} in {self.tracking_uri}")
+            raise ModelNotFound(f"no '{alias}' version of {self.model_name} in {self.tracking_uri}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        with process_wide_uris(self.tracking_uri):
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{self.model_name}/{info.version}",
-                dst_path=str(out_dir),
-                tracking_uri=self.tracking_uri,
-            )
-        if info.run_id:
-            self.client.download_artifacts(info.run_id, REFERENCE_DIR, str(out_dir))
+        try:
+            with process_wide_uris(self.tracking_uri):
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{self.model_name}/{info.version}",
+                    dst_path=str(out_dir),
+                    tracking_uri=self.tracking_uri,
+                )
+            if info.run_id:
+                self.client.download_artifacts(info.run_id, REFERENCE_DIR, str(out_dir))
+        except MlflowException as error:
+            what = f"the artefacts of {self.model_name} version {info.version}"
+            raise classify(error, self.tracking_uri, what) from error
         ModelMetadata(
             name=self.model_name,
             version=info.version,

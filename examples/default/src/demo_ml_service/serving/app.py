@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +13,10 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import __doc__ as package_doc
 from .._template import PROJECT_NAME, TEMPLATE_VERSION
-from ..artifact import LoadedModel
+from ..artifact import LoadedModel, ModelLoadError
 from ..config import Settings
 from ..data.contract import DataContract
+from ..errors import RegistryError
 from ..ops.metrics import PREDICT_ROUTE
 from ..slo import load_slo
 from .deps import Runtime, load_model
@@ -32,6 +34,37 @@ from .telemetry import Telemetry, TelemetryMiddleware, configure_logging
 log = logging.getLogger(__name__)
 
 
+async def try_loading(app: FastAPI, settings: Settings, retry_in: float) -> bool:
+    """One attempt to load the served model (in a thread: the event loop keeps answering)."""
+    try:
+        model = await asyncio.to_thread(load_model, settings)
+    except (RegistryError, ModelLoadError, OSError, ValueError, KeyError) as error:
+        # Expected causes (not found, cannot reach, a missing or corrupt folder): one line each.
+        log.error(
+            "model could not be loaded: %s; /readyz answers 503 (retry in %g s)",
+            error,
+            retry_in,
+            extra={"error_type": type(error).__name__},
+        )
+        return False
+    except Exception:
+        log.exception("model could not be loaded; /readyz answers 503 (retry in %g s)", retry_in)
+        return False
+    app.state.model = model
+    log.info("model loaded", extra={"model_version": model.version})
+    return True
+
+
+async def keep_loading(app: FastAPI, settings: Settings) -> None:
+    """Retry the load with capped exponential backoff until it succeeds."""
+    delay = settings.model_load_retry_seconds
+    while True:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, settings.model_load_retry_max_seconds)
+        if await try_loading(app, settings, delay):
+            return
+
+
 def create_app(
     settings: Settings | None = None,
     model: LoadedModel | None = None,
@@ -47,14 +80,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if app.state.model is None:
-            try:
-                app.state.model = load_model(settings)
-                log.info("model loaded", extra={"model_version": app.state.model.version})
-            except Exception:
-                # Stay alive (liveness) but not ready: the orchestrator keeps traffic away.
-                log.exception("model could not be loaded; /readyz answers 503")
+        retrying: asyncio.Task[None] | None = None
+        if app.state.model is None and not await try_loading(
+            app, settings, settings.model_load_retry_seconds
+        ):
+            # Alive (liveness) but not ready until a load succeeds: traffic stays away.
+            retrying = asyncio.create_task(keep_loading(app, settings))
         yield
+        if retrying is not None:
+            retrying.cancel()
         telemetry.shutdown()  # flushes the spans still queued for export
 
     app = FastAPI(
@@ -86,6 +120,11 @@ def create_app(
         elif isinstance(error, UnsupportedMediaType):
             telemetry.record_rejections(["invalid_request"])
         return JSONResponse(status_code=error.status, content={"detail": error.detail})
+
+    @app.exception_handler(Exception)
+    async def failed(_: Request, error: Exception) -> Response:
+        # A bug, not a refusal: JSON like every other answer; the traceback goes to the log.
+        return JSONResponse(status_code=500, content={"detail": "internal server error"})
 
     add_routes(app, predictor)
     return app

@@ -6,6 +6,7 @@ settings built by the app factory live on `app.state.runtime`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -26,10 +27,25 @@ class Runtime:
     telemetry: Telemetry
 
 
+# MLflow's own HTTP defaults (7 retries with exponential backoff, 120 s per request) keep a
+# start-up against an unreachable registry silent for minutes, past any startup probe. The
+# service retries loading itself (with backoff, in the background), so each attempt is short and
+# logs its real cause. Variables already set in the environment win.
+REGISTRY_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
 def load_model(settings: Settings) -> LoadedModel:
     """The model this service serves: an exported folder if configured, else the registry alias."""
     if settings.model_dir is not None:
+        if not settings.model_dir.is_dir():
+            raise ModelLoadError(f"SERVICE_MODEL_DIR {settings.model_dir} is not a folder (yet)")
         return load_model_dir(settings.model_dir)
+    for name, value in REGISTRY_HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     try:
         from ..registry import Registry  # deferred: the registry client is only needed at start-up
     except ImportError as error:  # the baked image ships without the MLflow client

@@ -239,9 +239,23 @@ class Predictor:
                 flags.setdefault(violation.row, []).append(
                     f"{violation.feature}: {violation.message}"
                 )
-        if self.slo.model_task == "classification":
-            return PredictionBatch(self._classify(model, features, flags))
-        values = model.pipeline.predict(features)
+        try:
+            if self.slo.model_task == "classification":
+                return PredictionBatch(self._classify(model, features, flags))
+            values = model.pipeline.predict(features)
+            if not np.isfinite(values).all():
+                raise ValueError("the model predicted a non-finite value")
+        except (ValueError, FloatingPointError):
+            if not violations:
+                raise  # in-contract input the model cannot score: a bug, not the caller's fault
+            # Flagged values so far outside the contract that the pipeline overflows: refused.
+            return PredictionBatch(
+                [],
+                [
+                    Violation(v.row, v.feature, v.reason, f"{v.message}; too far to be scored")
+                    for v in violations
+                ],
+            )
         return PredictionBatch(
             [
                 {

@@ -14,30 +14,79 @@ from .._template import PROJECT_SLUG, TEMPLATE_VERSION
 from ..ops.metrics import PREDICT_ROUTE
 from .deps import AppRuntime, MaybeModel, ServedModel
 from .predictor import Predictor, rejection_errors
-from .schemas import PredictResponse, VersionResponse
+from .schemas import (
+    ErrorMessage,
+    NotReady,
+    PredictResponse,
+    Ready,
+    ValidationErrors,
+    VersionResponse,
+)
 
 log = logging.getLogger(__name__)
 
 
+def record_schema(predictor: Predictor) -> dict[str, Any]:
+    """JSON schema of one record: the contract's types, and under the `reject` policy its ranges
+    and allowed values (under `flag` those are accepted and flagged, so not constraints)."""
+    schema = predictor.record.model_json_schema()
+    schema["additionalProperties"] = False
+    if predictor.slo.guardrails.out_of_range != "reject":
+        return schema
+    for feature in predictor.contract.features:
+        prop = schema["properties"][feature.name]
+        number = next((s for s in prop.get("anyOf", [prop]) if s.get("type") == "number"), prop)
+        if feature.allowed is not None:
+            number["enum"] = list(feature.allowed)
+        if feature.min is not None:
+            number["minimum"] = feature.min
+        if feature.max is not None:
+            number["maximum"] = feature.max
+    return schema
+
+
 def predict_request_body(predictor: Predictor) -> dict[str, Any]:
     """OpenAPI request body of /predict: one record, or {"records": [...]}, from the contract."""
-    record_schema = predictor.record.model_json_schema()
+    record = record_schema(predictor)
     return {
         "required": True,
         "content": {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        record_schema,
+                        record,
                         {
                             "type": "object",
-                            "properties": {"records": {"type": "array", "items": record_schema}},
+                            "properties": {
+                                "records": {
+                                    "type": "array",
+                                    "items": record,
+                                    "minItems": 1,
+                                    "maxItems": predictor.slo.guardrails.max_batch_size,
+                                }
+                            },
                             "required": ["records"],
+                            "additionalProperties": False,
                         },
                     ]
                 }
             }
         },
+    }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of the refusals: every status the endpoint really returns, as JSON."""
+    described = {
+        408: (ErrorMessage, "the body did not arrive within guardrails.body_read_timeout_seconds"),
+        413: (ErrorMessage, "body over guardrails.max_body_bytes, or batch over max_batch_size"),
+        415: (ErrorMessage, "the body is not application/json"),
+        422: (ValidationErrors, "invalid body, or refused by a guardrail: one reason per field"),
+        503: (ErrorMessage, "the model is not loaded yet (see /readyz)"),
+    }
+    return {
+        status: {"model": described[status][0], "description": described[status][1]}
+        for status in statuses
     }
 
 
@@ -113,9 +162,16 @@ def add_routes(app: FastAPI, predictor: Predictor) -> None:
         predict,
         methods=["POST"],
         response_model=PredictResponse,
+        responses=error_responses(408, 413, 415, 422, 503),
         openapi_extra={"requestBody": predict_request_body(predictor)},
     )
     app.add_api_route("/healthz", healthz, methods=["GET"])
-    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route(
+        "/readyz",
+        readyz,
+        methods=["GET"],
+        response_model=Ready,
+        responses={503: {"model": NotReady, "description": "the model is not loaded (yet)"}},
+    )
     app.add_api_route("/version", version, methods=["GET"], response_model=VersionResponse)
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

@@ -50,3 +50,32 @@ class VersionResponse(BaseModel):
     model_alias: str | None
     template_version: str
     service: str
+
+
+class ErrorMessage(BaseModel):
+    """A refusal with one reason (408, 413, 415, 503, 500)."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrors(BaseModel):
+    """422: one entry per offending field (at most 50), never the input itself."""
+
+    detail: list[FieldError]
+
+
+class Ready(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    status: Literal["ready"]
+    model_version: str
+
+
+class NotReady(BaseModel):
+    status: str
