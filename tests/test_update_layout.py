@@ -11,19 +11,20 @@ import pytest
 import yaml
 
 from tests.support.commands import run
-from tests.support.render import example_answers, render
+from tests.support.render import ROOT, example_answers
 from tests.support.tools import Tools
 from tests.support.update import (
     commit_all,
     conflicted_files,
     copier_update,
+    copy_release,
     diff_r,
     next_release,
+    release_render,
 )
 
 LAYOUT_FROM = "v0.2.0"  # the last release before the v0.3.0 moves
 NEXT = next_release()
-ROOT = Path(__file__).resolve().parents[1]
 MOVES = [
     tuple(line.split("#")[0].split())
     for line in (ROOT / "hooks" / "migrations" / "v0.3.0.moves").read_text().splitlines()
@@ -33,9 +34,7 @@ MOVES = [
 
 def team_repo(template: Path, dst: Path, name: str = "default") -> Path:
     """A team's repo as copied from v0.2.0 (first commit made), copy tasks skipped."""
-    render(dst, example_answers(name), src=template, vcs_ref=LAYOUT_FROM)
-    commit_all(dst, f"Initial commit from the slipway template ({LAYOUT_FROM})")
-    return dst
+    return copy_release(template, dst, LAYOUT_FROM, name)
 
 
 def moved(project: Path, path: str) -> Path:
@@ -45,7 +44,7 @@ def moved(project: Path, path: str) -> Path:
 
 def test_the_moves_file_names_real_modules(template_clone: Path, tmp_path: Path) -> None:
     project = team_repo(template_clone, tmp_path / "team")
-    fresh = render(tmp_path / "fresh", example_answers(), src=template_clone, vcs_ref=NEXT)
+    fresh = release_render(template_clone, NEXT)
     assert MOVES, "no moves read"
     for old, new in MOVES:
         assert moved(project, old).is_file(), f"{old} is not in {LAYOUT_FROM}"
@@ -64,8 +63,7 @@ def test_an_unedited_repo_updates_to_exactly_a_fresh_copy(
         assert not moved(project, old).exists(), old
         assert moved(project, new).is_file(), new
     assert result.stderr.count("slipway migration: moved") == len(MOVES), result.stderr
-    fresh = render(tmp_path / "fresh", example_answers(), src=template_clone, vcs_ref=NEXT)
-    assert diff_r(project, fresh) == ""
+    assert diff_r(project, release_render(template_clone, NEXT)) == ""
     assert conflicted_files(project) == []
 
 
