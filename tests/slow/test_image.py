@@ -11,6 +11,8 @@ import csv
 import json
 import shutil
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +48,34 @@ def wait_ready(builder: Builder, name: str, base: str, timeout: float = 120) -> 
         f"{name} not ready after {time.monotonic() - start:.0f}s ({last}); logs:\n"
         f"{builder.logs(name)[-4000:]}"
     )
+
+
+def hostile_requests(record: dict) -> list[tuple[bytes, str | None, int]]:
+    """(body, content type, expected status): bodies that used to answer 500 (issue 12)."""
+    first = next(iter(record))
+
+    def with_first(raw: bytes) -> bytes:  # the record, its first value replaced by raw JSON
+        return json.dumps({**record, first: "@"}).encode().replace(b'"@"', raw, 1)
+
+    good = json.dumps(record).encode()
+    return [
+        (with_first(b"NaN"), "application/json", 422),
+        (b"[" * 100_000, "application/json", 422),
+        (with_first(b"9" * 4300), "application/json", 422),
+        (good.replace(b"{", b'{"\\ud800": 1, ', 1), "application/json", 422),
+        (good, "text/plain", 415),
+        (good, None, 415),
+    ]
+
+
+def raw_post(url: str, body: bytes, content_type: str | None) -> tuple[int, str]:
+    headers = {"content-type": content_type} if content_type else {}
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def example_request(project: Path) -> dict:
@@ -126,6 +156,12 @@ def test_image_builds_runs_and_keeps_secrets_out(
         assert json.loads(text)
         status, text = http("GET", f"{base}/version")
         assert status == 200 and json.loads(text)["model_alias"] == "champion", text
+        for body, content_type, expected in hostile_requests(example_request(project)):
+            status, text = raw_post(f"{base}/predict", body, content_type)
+            assert status == expected, f"{body[:60]!r}: {status} {text[:300]}"
+            assert json.loads(text)["detail"], text  # a JSON reason, never a 5xx
+        status, text = http("GET", f"{base}/readyz")
+        assert status == 200, f"the service did not survive hostile requests: {text}"
 
         health = builder.healthcheck(name)
         assert health.returncode == 0, health.stdout + health.stderr
