@@ -6,6 +6,9 @@
 
 Checks the files git knows about (tracked + untracked, not ignored), so .venv/ and build output
 are skipped; outside a git repository every file is checked. Standard library only.
+
+The one conflict rule of slipway: the template's fleet view and tests load this file
+(src/slipway/conflicts.py), so keep `find(root)` and `conflict_lines(path)` stable.
 """
 
 from __future__ import annotations

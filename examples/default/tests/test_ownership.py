@@ -3,8 +3,10 @@ entry, the SLO page and the model card."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,10 @@ UNTRACKED = {
     "reports",
     "model",
 }
-TEAM_HANDLE = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
+# The template's team-handle rule (copier.yml's owner_team / platform_team validators).
+TEAM_HANDLE = re.compile(
+    r"^@[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})){1,4}$"
+)
 USER_HANDLE = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
@@ -151,58 +156,28 @@ def repo_files() -> list[str]:
     return files
 
 
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """gitignore-style pattern (the CODEOWNERS subset) -> regex over repo-relative paths."""
-    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
-    directory = pattern.endswith("/")
-    body = pattern.strip("/")
-    out = ""
-    i = 0
-    while i < len(body):
-        if body.startswith("**/", i):
-            out += "(?:.*/)?"
-            i += 3
-        elif body.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif body[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif body[i] == "?":
-            out += "[^/]"
-            i += 1
-        else:
-            out += re.escape(body[i])
-            i += 1
-    prefix = "^" if anchored else "^(?:.*/)?"
-    suffix = "/.+$" if directory else "(?:/.+)?$"
-    return re.compile(prefix + out + suffix)
+def load_codeowners_rules() -> Any:
+    """scripts/codeowners.py: the platform's CODEOWNERS parser, the same one the template uses."""
+    spec = importlib.util.spec_from_file_location(
+        "codeowners", PROJECT_ROOT / "scripts" / "codeowners.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["codeowners"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+CODEOWNERS_RULES = load_codeowners_rules()
 
 
 def parse_codeowners(text: str) -> list[tuple[int, str, list[str]]]:
-    """(line number, pattern, owners) of every rule; raises on a syntax error."""
-    rules: list[tuple[int, str, list[str]]] = []
-    section_owners: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if PROVIDER == "gitlab" and line.startswith(("[", "^[")):
-            header = re.fullmatch(r"\^?\[([^\]]+)\](?:\[(\d+)\])?((?:\s+\S+)*)", line)
-            assert header, f"CODEOWNERS:{number}: malformed section header {line!r}"
-            section_owners = header.group(3).split()
-            continue
-        fields = line.split()
-        pattern, owners = fields[0], fields[1:]
-        assert not pattern.startswith("!"), f"CODEOWNERS:{number}: negation is not supported"
-        assert "[" not in pattern and "\\" not in pattern, (
-            f"CODEOWNERS:{number}: unsupported syntax"
-        )
-        if PROVIDER == "gitlab" and not owners:
-            owners = section_owners
-        assert owners, f"CODEOWNERS:{number}: {pattern} has no owner"
-        rules.append((number, pattern, owners))
-    return rules
+    """(line number, pattern, owners) of every rule; fails on a syntax error."""
+    try:
+        rules = CODEOWNERS_RULES.parse(text, PROVIDER)
+    except CODEOWNERS_RULES.CodeownersError as error:
+        pytest.fail(f"CODEOWNERS: {error}")
+    return [(rule.line, rule.pattern, list(rule.owners)) for rule in rules]
 
 
 def test_codeowners_syntax_and_owners() -> None:
@@ -219,10 +194,9 @@ def test_codeowners_syntax_and_owners() -> None:
 
 
 def test_codeowners_patterns_match_files() -> None:
-    files = repo_files()
-    for number, pattern, _owners in parse_codeowners(CODEOWNERS.read_text(encoding="utf-8")):
-        regex = pattern_regex(pattern)
-        assert any(regex.match(f) for f in files), f"CODEOWNERS:{number}: {pattern} matches no file"
+    rules = CODEOWNERS_RULES.parse(CODEOWNERS.read_text(encoding="utf-8"), PROVIDER)
+    unmatched = CODEOWNERS_RULES.unmatched(rules, repo_files(), PROVIDER)
+    assert unmatched == [], [f"CODEOWNERS:{r.line}: {r.pattern} matches no file" for r in unmatched]
 
 
 def test_codeowners_names_the_answered_teams() -> None:

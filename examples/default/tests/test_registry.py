@@ -100,9 +100,12 @@ def test_not_found_and_cannot_reach_are_different_errors(
     for call in (lambda: down.get_alias("champion"), down.champion_history, down.rollback):
         with pytest.raises(RegistryUnavailable, match="cannot reach the registry"):
             call()
-    assert issubclass(RegistryUnavailable, RegistryError) and issubclass(
-        ModelNotFound, RegistryError
-    )
+    with_password = Registry(f"http://ops:s3cret@127.0.0.1:{closed_port()}", "m")
+    with pytest.raises(RegistryUnavailable, match="cannot reach") as refused:
+        with_password.get_alias("champion")
+    assert "s3cret" not in str(refused.value) and "ops:" not in str(refused.value)
+    assert issubclass(RegistryUnavailable, RegistryError)  # the CLI reports both in one line
+    assert issubclass(ModelNotFound, RegistryError)
 
 
 def test_load_by_alias_serves_the_registered_pipeline(trained_settings: Settings) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
 # ...and the ones that mean the credentials were refused.
 ACCESS_DENIED_CODES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED"})
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
 
 
 def is_not_found(error: MlflowException) -> bool:
@@ -49,8 +51,14 @@ def is_not_found(error: MlflowException) -> bool:
     )
 
 
+def redact(text: str) -> str:
+    """`text` with the credentials of any URL in it (scheme://user:password@host) masked."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
 def classify(error: MlflowException, uri: str, what: str) -> RegistryError:
     """ "Not found" (the registry answered) vs "cannot reach" (it could not be asked)."""
+    uri = redact(uri)
     if is_not_found(error):
         return ModelNotFound(f"{what} not found in {uri}")
     if error.error_code in ACCESS_DENIED_CODES:
@@ -58,7 +66,7 @@ def classify(error: MlflowException, uri: str, what: str) -> RegistryError:
             f"the registry at {uri} refused the credentials ({error.error_code}): "
             "check MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD"
         )
-    return RegistryUnavailable(f"cannot reach the registry at {uri}: {error.message}")
+    return RegistryUnavailable(f"cannot reach the registry at {uri}: {redact(error.message)}")
 
 
 @contextmanager
@@ -246,7 +254,9 @@ class Registry:
         """Write the aliased version (model, drift reference, metadata) to a standalone folder."""
         info = self.get_alias(alias)
         if info is None:
-            raise ModelNotFound(f"no '{alias}' version of {self.model_name} in {self.tracking_uri}")
+            raise ModelNotFound(
+                f"no '{alias}' version of {self.model_name} in {redact(self.tracking_uri)}"
+            )
         out_dir.mkdir(parents=True, exist_ok=True)
         try:
             with process_wide_uris(self.tracking_uri):
