@@ -167,15 +167,13 @@ class Predictor:
         length = request.headers.get("content-length")
         if length and length.isdigit():
             self.check_body_size(int(length))  # refused before any of it is read
-        limit = self.slo.guardrails.max_body_bytes
         chunks: list[bytes] = []
         size = 0
         try:
             async with asyncio.timeout(self.slo.guardrails.body_read_timeout_seconds):
                 async for chunk in request.stream():
                     size += len(chunk)
-                    if size > limit:
-                        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+                    self.check_body_size(size)  # counted as it arrives: chunked bodies too
                     chunks.append(chunk)
         except TimeoutError as error:
             raise BodyReadTimeout(
