@@ -102,8 +102,9 @@ def merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
     return result.stdout, result.returncode
 
 
-def hand_over(project: Path, new: str, state: dict[str, object], ours: bytes | None,
-              base: bytes | None) -> None:
+def hand_over(
+    project: Path, new: str, state: dict[str, object], ours: bytes | None, base: bytes | None
+) -> None:
     """When a later migration of this same update moves NEW again (its `before` stashed NEW,
     which did not exist yet), give it what this move had: the team's file and its base, or the
     fact that the team deleted it. Chains of moves (metrics.py -> quality.py ->
@@ -111,8 +112,12 @@ def hand_over(project: Path, new: str, state: dict[str, object], ours: bytes | N
     later = stash_dir(project, new)
     if not (later / "state.json").is_file():
         return
-    handed = {**json.loads((later / "state.json").read_text()), "present": state["present"],
-              "shipped": True, "mode": state.get("mode", 0o644)}
+    handed = {
+        **json.loads((later / "state.json").read_text()),
+        "present": state["present"],
+        "shipped": True,
+        "mode": state.get("mode", 0o644),
+    }
     (later / "state.json").write_text(json.dumps(handed))
     if ours is not None:
         (later / "ours").write_bytes(ours)

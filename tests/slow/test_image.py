@@ -11,8 +11,6 @@ import csv
 import json
 import shutil
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,16 +64,6 @@ def hostile_requests(record: dict) -> list[tuple[bytes, str | None, int]]:
         (good, "text/plain", 415),
         (good, None, 415),
     ]
-
-
-def raw_post(url: str, body: bytes, content_type: str | None) -> tuple[int, str]:
-    headers = {"content-type": content_type} if content_type else {}
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def example_request(project: Path) -> dict:
@@ -157,7 +145,7 @@ def test_image_builds_runs_and_keeps_secrets_out(
         status, text = http("GET", f"{base}/version")
         assert status == 200 and json.loads(text)["model_alias"] == "champion", text
         for body, content_type, expected in hostile_requests(example_request(project)):
-            status, text = raw_post(f"{base}/predict", body, content_type)
+            status, text = http("POST", f"{base}/predict", raw=body, content_type=content_type)
             assert status == expected, f"{body[:60]!r}: {status} {text[:300]}"
             assert json.loads(text)["detail"], text  # a JSON reason, never a 5xx
         status, text = http("GET", f"{base}/readyz")

@@ -23,12 +23,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http(method: str, url: str, body: object | None = None, timeout: float = 10) -> tuple[int, str]:
-    """(status, body text) of one JSON request; HTTP errors are answers, not exceptions."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"content-type": "application/json"}
-    )
+def http(
+    method: str,
+    url: str,
+    body: object | None = None,
+    timeout: float = 10,
+    *,
+    raw: bytes | None = None,
+    content_type: str | None = "application/json",
+) -> tuple[int, str]:
+    """(status, body text) of one request: `body` as JSON, or `raw` bytes as they are, sent as
+    `content_type` (None: no header of ours); HTTP errors are answers, not exceptions."""
+    data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
+    headers = {"content-type": content_type} if content_type else {}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode()
