@@ -14,6 +14,7 @@ COMMANDS = {
     "fleet": ("slipway.fleet", "where generated repos stand against the template"),
     "datasets": ("slipway.datasets", "regenerate datasets/ from scikit-learn's samples"),
     "backstage-schemas": ("slipway.backstage_schemas", "refresh tests/schemas/backstage (npm)"),
+    "cookiecutter": ("slipway.rendition", "build (or publish) the cookiecutter rendition"),
 }
 
 
