@@ -125,7 +125,9 @@ def template_files(source: Source) -> Iterator[Path]:
     settings = source.settings
     base = source.root / str(settings.get("_subdirectory", ""))
     patterns = [*DEFAULT_EXCLUDE, *settings.get("_exclude", [])]
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    # the pattern flavour Copier picks for the installed pathspec
+    major = int(pathspec.__version__.split(".")[0])
+    spec = pathspec.PathSpec.from_lines("gitignore" if major >= 1 else "gitwildmatch", patterns)
     for path in sorted(base.rglob("*")):
         relative = path.relative_to(base).as_posix()
         if path.is_file() and not spec.match_file(relative):

@@ -1,0 +1,161 @@
+"""The cookiecutter rendition (`python -m slipway cookiecutter build`) makes the repo `copier copy`
+makes: byte for byte, for the default answers and two other answer sets; refuses bad answers with
+Copier's messages; runs the same tasks.
+
+Both sides render the same clone of this repo (working tree committed on top), so the template
+version they record is the same commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+from slipway import copier_config
+from slipway.example import copy_without_lock
+from slipway.rendition import build
+
+from tests.support.render import example_answers, render
+from tests.support.update import make_template_clone
+
+PARITY_SETS = ["default", "regression-gitlab", "classification-github-platform"]
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template_clone(tmp_path_factory.mktemp("cc-template") / "slipway")
+
+
+@pytest.fixture(scope="module")
+def rendition(clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("cc-build") / "rendition", src=clone)
+
+
+def cookiecutter_config(base: Path) -> Path:
+    config = base / "cookiecutter-config.yml"
+    config.write_text(yaml.safe_dump({
+        "cookiecutters_dir": str(base / "cookiecutters"),
+        "replay_dir": str(base / "replay"),
+    }))
+    return config
+
+
+def cc_render(rendition: Path, out: Path, answers: dict[str, Any] | None) -> Path:
+    """`cookiecutter <rendition> --no-input` with the answers as extra context."""
+    out.mkdir(parents=True, exist_ok=True)
+    return Path(cookiecutter(
+        str(rendition),
+        no_input=True,
+        extra_context=answers,
+        output_dir=str(out),
+        config_file=str(cookiecutter_config(out)),
+    ))
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, bool]]:
+    """Every file outside .git: relative path -> (bytes, executable)."""
+    return {
+        path.relative_to(root).as_posix(): (path.read_bytes(), os.access(path, os.X_OK))
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def assert_same_tree(copied: Path, cut: Path, except_answers: bool = True) -> None:
+    left, right = tree(copied), tree(cut)
+    answers = copier_config.settings()["_answers_file"]
+    if except_answers:
+        assert yaml.safe_load(left.pop(answers)[0]) == yaml.safe_load(right.pop(answers)[0])
+    assert sorted(left) == sorted(right), (
+        f"only copier: {sorted(left.keys() - right.keys())}, "
+        f"only cookiecutter: {sorted(right.keys() - left.keys())}"
+    )
+    differ = [name for name in left if left[name] != right[name]]
+    assert not differ, f"cookiecutter output differs from copier's in {differ}"
+
+
+@pytest.mark.parametrize("answer_set", PARITY_SETS)
+def test_cookiecutter_output_is_copier_output(
+    answer_set: str, clone: Path, rendition: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tasks skipped on both sides (`--skip-tasks`, SLIPWAY_SKIP_TASKS=1); the default answers
+    go through cookiecutter's own defaults (no extra context at all)."""
+    monkeypatch.setenv("SLIPWAY_SKIP_TASKS", "1")
+    answers = example_answers(answer_set)
+    copied = render(tmp_path / "copier", answers, src=clone, skip_tasks=True)
+    cut = cc_render(rendition, tmp_path / "cc", None if answer_set == "default" else answers)
+    assert_same_tree(copied, cut)
+
+
+def test_tasks_run_as_copier_runs_them(
+    clone: Path, rendition: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The post-generation hook runs copier.yml's tasks: ops files rendered from slo.yaml, git
+    init and the first commit (the lockfile is skipped on both sides: it needs the index)."""
+    monkeypatch.setenv("SLIPWAY_SKIP_LOCK", "1")
+    answers = example_answers("regression-gitlab")
+    copied = copy_without_lock(clone, tmp_path / "copier", answers)
+    cut = cc_render(rendition, tmp_path / "cc", answers)
+    assert_same_tree(copied, cut, except_answers=False)
+    assert (cut / "observability" / "prometheus" / "alerts.yml").is_file()
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=cut, capture_output=True, text=True)
+    assert log.stdout.splitlines() == [
+        subprocess.run(["git", "log", "--format=%s"], cwd=copied, capture_output=True,
+                       text=True).stdout.strip()
+    ]
+
+
+def copier_refusal(clone: Path, dst: Path, answers: dict[str, Any]) -> str:
+    with pytest.raises(ValueError) as refused:
+        render(dst, answers, src=clone)
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"package_name": "class"},
+        {"owner_team": "@acme/ml/fraud", "ci_provider": "github"},
+        {"quality_metric": "rmse", "model_task": "classification"},
+        {"latency_p95_ms": "fast"},
+    ],
+    ids=["keyword", "github-subgroup", "choice", "type"],
+)
+def test_bad_answers_are_refused_with_copiers_message(
+    overrides: dict[str, Any], clone: Path, rendition: Path, tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    answers = example_answers("default", **overrides)
+    expected = copier_refusal(clone, tmp_path / "copier", answers)
+    capfd.readouterr()
+    with pytest.raises(FailedHookException):
+        cc_render(rendition, tmp_path / "cc", answers)
+    stderr = capfd.readouterr().err
+    first_line = expected.splitlines()[0].strip()
+    assert first_line in stderr, f"copier said {expected!r}; the hook said {stderr!r}"
+    assert not (tmp_path / "cc" / "demo-ml-service").exists(), "cookiecutter left the project"
+
+
+def test_cookiecutter_json_mirrors_copier_yml(rendition: Path) -> None:
+    context = json.loads((rendition / "cookiecutter.json").read_text())
+    asked = copier_config.asked()
+    assert [k for k in context if not k.startswith("_")] == list(asked)
+    for name, question in asked.items():
+        default = question.get("default")
+        choices = question.get("choices")
+        if isinstance(choices, (dict, list)) and "{{" not in str(default):
+            values = choices.values() if isinstance(choices, dict) else choices
+            assert context[name][0] == str(default)
+            assert sorted(context[name]) == sorted(map(str, values))
+            assert context["__prompts__"][name]["__prompt__"] == question["help"]
+        else:
+            assert context["__prompts__"][name].startswith(question["help"])
+    for name in copier_config.computed():
+        assert f"_{name}" in context or f"__{name}" in context
