@@ -48,9 +48,18 @@ def cookiecutter_config(base: Path) -> Path:
 
 def cc_render(rendition: Path, out: Path, answers: dict[str, Any] | None) -> Path:
     """`cookiecutter <rendition> --no-input` with the answers as extra context."""
+    return cc_render_url(str(rendition), None, out, answers)
+
+
+def cc_render_url(
+    template: str, checkout: str | None, out: Path, answers: dict[str, Any] | None
+) -> Path:
+    """`cookiecutter <template> [--checkout <checkout>] --no-input`, configured under `out`
+    (replays in out/replay)."""
     out.mkdir(parents=True, exist_ok=True)
     return Path(cookiecutter(
-        str(rendition),
+        template,
+        checkout=checkout,
         no_input=True,
         extra_context=answers,
         output_dir=str(out),

@@ -15,6 +15,8 @@ COMMANDS = {
     "datasets": ("slipway.datasets", "regenerate datasets/ from scikit-learn's samples"),
     "backstage-schemas": ("slipway.backstage_schemas", "refresh tests/schemas/backstage (npm)"),
     "cookiecutter": ("slipway.rendition", "build (or publish) the cookiecutter rendition"),
+    "backstage": ("slipway.backstage", "regenerate backstage/template.yaml (--check)"),
+    "adopt": ("slipway.adopt", "write .copier-answers.yml for a cookiecutter-born repo"),
 }
 
 
