@@ -14,8 +14,8 @@ from jsonschema import Draft7Validator
 from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
-from slipway import backstage, copier_config
 
+from slipway import backstage, copier_config
 from tests.support.render import answer_sets, example_answers
 
 SCHEMAS = Path(__file__).parent / "schemas"

@@ -60,8 +60,8 @@ def cc_key(spec: dict[str, Any]) -> str:
 
 
 def rewrite(source: str, keys: dict[str, str]) -> str:
-    """Jinja source with every variable that names a copier.yml question read from
-    `cookiecutter.<key>` instead (attributes, filters, tests and keyword arguments untouched)."""
+    """Jinja source with every variable that names a copier.yml question replaced by the
+    expression `keys[name]` (attributes, filters, tests and keyword arguments untouched)."""
     tokens = list(jinja2.Environment().lex(source))
     out: list[str] = []
     meaningful = [i for i, tok in enumerate(tokens) if tok[1] != "whitespace"]
@@ -76,7 +76,7 @@ def rewrite(source: str, keys: dict[str, str]) -> str:
             )
             keyword = after is not None and after[1] == "assign"
             if not attribute and not keyword:
-                value = f"cookiecutter.{keys[value]}"
+                value = keys[value]
         out.append(value)
     if "".join(value for _, _, value in tokens) != source:
         raise BuildError(f"cannot rewrite Jinja source {source!r}")
@@ -174,11 +174,15 @@ def cookiecutter_json(
     prompts: dict[str, Any] = {}
     for spec in specs:
         name, default = spec["name"], spec["default"]
-        key = keys[name]
+        key = cc_key(spec)
         if spec["computed"]:
             context[key] = rewrite(default, keys) if rendition_runtime.is_template(default) else default
             continue
         value = rewrite(default, keys) if rendition_runtime.is_template(default) else default
+        if spec["type"] == "bool" and not rendition_runtime.is_template(default):
+            context[key] = bool(default)  # a yes/no prompt in cookiecutter
+            prompts[key] = spec.get("help", name)
+            continue
         value = "" if value is None else value if isinstance(value, str) else str(value)
         choices = spec.get("choices")
         if choices and not rendition_runtime.is_template(choices) and not rendition_runtime.is_template(default):
@@ -285,8 +289,10 @@ def build(out: Path, src: str | Path = ROOT, ref: str | None = None,
 def _build(out: Path, source: Source, src_path: str) -> Path:
     settings = source.settings
     specs = question_specs(settings)
-    keys = {spec["name"]: cc_key(spec) for spec in specs}
-    if SLUG not in keys or keys[SLUG] != f"__{SLUG}":
+    keys = {spec["name"]: f"cookiecutter.{cc_key(spec)}" for spec in specs}
+    # paths see the typed values, as Copier's do (a bool answer is a bool, not "False")
+    typed = {spec["name"]: f"(cookiecutter | slipway_context)[{spec['name']!r}]" for spec in specs}
+    if SLUG not in keys or keys[SLUG] != f"cookiecutter.__{SLUG}":
         raise BuildError(f"copier.yml has no computed {SLUG}: the project directory needs it")
     suffix = str(settings.get("_templates_suffix", ".jinja"))
     answers_file = str(settings.get("_answers_file", ".copier-answers.yml"))
@@ -303,7 +309,7 @@ def _build(out: Path, source: Source, src_path: str) -> Path:
     used: set[str] = set()
     included: set[str] = set()
     for relative in template_files(source):
-        target, rendered = rendition_path(relative, keys, suffix, answers_file)
+        target, rendered = rendition_path(relative, typed, suffix, answers_file)
         used |= filters_used(check_env, relative.as_posix())
         dst = project / target
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ TRUE = ("y", "yes", "t", "true", "on", "1")
 
 def regex_search(value, pattern, *groups, ignorecase=False, multiline=False):
     """The match (or the listed groups, `'\\1'` / `'\\g<name>'`), None when nothing matches."""
-    flags = (re.I if ignorecase else 0) | (re.M if multiline else 0)
+    flags = (re.IGNORECASE if ignorecase else 0) | (re.MULTILINE if multiline else 0)
     found = re.search(pattern, str(value), flags)
     if found is None:
         return None
@@ -52,7 +52,7 @@ def regex_search(value, pattern, *groups, ignorecase=False, multiline=False):
 
 
 def regex_replace(value="", pattern="", replacement="", ignorecase=False, multiline=False):
-    flags = (re.I if ignorecase else 0) | (re.M if multiline else 0)
+    flags = (re.IGNORECASE if ignorecase else 0) | (re.MULTILINE if multiline else 0)
     return re.sub(pattern, replacement, str(value), flags=flags)
 
 
@@ -278,7 +278,7 @@ def post_gen(cookiecutter, tasks, files, message):
                     command = [render(env, str(part), context) for part in command]
                 else:
                     command = render(env, command, context)
-                result = subprocess.run(command, cwd=project, shell=isinstance(command, str))
+                result = subprocess.run(command, cwd=project, shell=isinstance(command, str), check=False)
                 if result.returncode:
                     print(f"slipway: task {command!r} failed (exit {result.returncode})",
                           file=sys.stderr)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from slipway.adopt import adopt
 from slipway.conflicts import conflicted_files
 from slipway.publish import publish
-
 from tests.support.commands import run
 from tests.support.render import example_answers
 from tests.support.update import (
