@@ -227,3 +227,23 @@ def test_rendition_of_a_small_template(answers: dict[str, Any], tmp_path: Path) 
     assert (cut / "task-ran.txt").read_text() == "Demo App\n"
     assert (cut / "cron" / "job.yaml").is_file() == bool(answers)
     assert (cut / "raw.txt").read_text() == "{{ not rendered }}\n"
+
+
+def test_adopt_takes_a_teams_own_cookiecutter_answers(clone: Path, tmp_path: Path) -> None:
+    """A repo of a team's own cookiecutter template: `.cookiecutter.json` with the same answer
+    names (and some of its own); adopt keeps copier.yml's, lists the rest, refuses bad ones."""
+    from slipway.adopt import AdoptError, adopt
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    own = {**example_answers("regression-gitlab"), "_template": "gh:acme/old-cookiecutter",
+           "year": "2024"}
+    (repo / ".cookiecutter.json").write_text(json.dumps(own))
+    written, left_out = adopt(repo, ref="v0.3.0", src=str(clone))
+    recorded = yaml.safe_load(written.read_text())
+    assert recorded == {"_commit": "v0.3.0", "_src_path": str(clone),
+                        **example_answers("regression-gitlab")}
+    assert left_out == ["year"]
+    (repo / ".cookiecutter.json").write_text(json.dumps({**own, "package_name": "import"}))
+    with pytest.raises(AdoptError, match='package_name "import" is a Python keyword'):
+        adopt(repo, ref="v0.3.0", src=str(clone))
