@@ -39,6 +39,7 @@ import yaml
 
 from slipway import copier_config, rendition_runtime
 from slipway.copier_config import ROOT
+from slipway.rendition import dependent_choices
 
 OUT = ROOT / "backstage" / "template.yaml"
 SCHEMA_DIR = ROOT / "tests" / "schemas" / "backstage-scaffolder"
@@ -97,7 +98,6 @@ def constraints(name: str, validator: str, constants: dict[str, Any]) -> dict[st
 
 
 def parameters(settings: dict[str, Any]) -> dict[str, Any]:
-    env = rendition_runtime.environment()
     constants = {
         name: q["default"] for name, q in copier_config.computed(settings).items()
         if not rendition_runtime.is_template(q.get("default"))
@@ -129,17 +129,14 @@ def parameters(settings: dict[str, Any]) -> dict[str, Any]:
                 for label, v in labels.items()
             ]
         elif rendition_runtime.is_template(choices):
-            used = jinja2.meta.find_undeclared_variables(env.parse(choices))
-            (other,) = used if len(used) == 1 else (None,)
-            other_choices = asked.get(other or "", {}).get("choices")
-            if isinstance(other_choices, dict):
-                for value in other_choices.values():
-                    rendered = yaml.safe_load(env.from_string(choices).render({other: value}))
-                    options = list(rendered.values()) if isinstance(rendered, dict) else rendered
-                    conditional.append({
-                        "if": {"properties": {other: {"const": value}}},
-                        "then": {"properties": {name: {"enum": options}}},
-                    })
+            found = dependent_choices(choices, asked)
+            if found:
+                other, by_value = found
+                conditional += [
+                    {"if": {"properties": {other: {"const": value}}},
+                     "then": {"properties": {name: {"enum": options}}}}
+                    for value, options in by_value.items()
+                ]
         if question.get("validator"):
             prop.update(constraints(name, question["validator"], constants))
         properties[name] = prop

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
+import yaml
 from jinja2 import nodes
 
 from slipway import copier_config, rendition_runtime
@@ -167,6 +169,25 @@ def _type_of(question: dict[str, Any]) -> str:
     return "str"
 
 
+def dependent_choices(choices: str, asked: dict[str, dict[str, Any]]) -> tuple[str, dict[Any, list[Any]]] | None:
+    """Choices that depend on one earlier fixed-choice answer: (that question, its value ->
+    the choices' values); None otherwise."""
+    env = rendition_runtime.environment()
+    used = jinja2.meta.find_undeclared_variables(env.parse(choices))
+    if len(used) != 1:
+        return None
+    (other,) = used
+    other_choices = asked.get(other, {}).get("choices")
+    if not isinstance(other_choices, (dict, list)):
+        return None
+    values = other_choices.values() if isinstance(other_choices, dict) else other_choices
+    by_value = {}
+    for value in values:
+        rendered = yaml.safe_load(env.from_string(choices).render({other: value}))
+        by_value[value] = list(rendered.values()) if isinstance(rendered, dict) else list(rendered)
+    return other, by_value
+
+
 def cookiecutter_json(
     specs: list[dict[str, Any]], keys: dict[str, str], extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -198,7 +219,15 @@ def cookiecutter_json(
             context[key] = value
             text = spec.get("help", name)
             if choices:  # choices that depend on earlier answers: a text prompt, checked by the hook
-                text += " (the choices depend on earlier answers; checked before writing)"
+                found = dependent_choices(choices, {s["name"]: s for s in specs}) if isinstance(choices, str) else None
+                if found:
+                    other, by_value = found
+                    text += " (" + "; ".join(
+                        f"{other} {value}: {', '.join(map(str, options))}"
+                        for value, options in by_value.items()
+                    ) + ")"
+                else:
+                    text += " (the choices depend on earlier answers; checked before writing)"
             prompts[key] = text
     return {**context, **extra, "__prompts__": prompts}
 
