@@ -1,9 +1,7 @@
 """The cookiecutter rendition (`python -m slipway cookiecutter build`) makes the repo `copier copy`
-makes: byte for byte, for the default answers and two other answer sets; refuses bad answers with
-Copier's messages; runs the same tasks.
-
-Both sides render the same clone of this repo (working tree committed on top), so the template
-version they record is the same commit."""
+makes: byte for byte, for the default answers and two other answer sets (the session's cached
+Copier renders, `renders`), tasks included; refuses bad answers with Copier's messages; follows
+Copier on what slipway's template does not use yet (a small template); `slipway adopt`."""
 
 from __future__ import annotations
 
@@ -19,9 +17,8 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from slipway import copier_config
-from slipway.example import copy_without_lock
 from slipway.rendition import build
-from tests.support.render import example_answers, render
+from tests.support.render import ROOT, RenderCache, example_answers, project_answers, render
 from tests.support.update import make_template_clone
 
 PARITY_SETS = ["default", "regression-gitlab", "classification-github-platform"]
@@ -33,8 +30,20 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rendition(clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("cc-build") / "rendition", src=clone)
+def rendition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rendition of this working tree (what the `renders` fixture renders with Copier)."""
+    return build(tmp_path_factory.mktemp("cc-build") / "rendition", src=ROOT)
+
+
+def recording(rendition: Path, commit: str | None) -> Path:
+    """The rendition, recording `commit` as the template version. Copier records the commit
+    of its own clone of the template, a new one per copy when the tree has uncommitted changes;
+    the rendition records the one it was built from: the version is an input, set equal here."""
+    path = rendition / "cookiecutter.json"
+    context = json.loads(path.read_text())
+    context["_slipway"]["commit"] = commit
+    path.write_text(json.dumps(context, indent=2, ensure_ascii=False) + "\n")
+    return rendition
 
 
 def cookiecutter_config(base: Path) -> Path:
@@ -91,29 +100,20 @@ def assert_same_tree(copied: Path, cut: Path, except_answers: bool = True) -> No
 
 @pytest.mark.parametrize("answer_set", PARITY_SETS)
 def test_cookiecutter_output_is_copier_output(
-    answer_set: str, clone: Path, rendition: Path, tmp_path: Path,
+    answer_set: str, renders: RenderCache, rendition: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Tasks skipped on both sides (`--skip-tasks`, SLIPWAY_SKIP_TASKS=1); the default answers
-    go through cookiecutter's own defaults (no extra context at all)."""
-    monkeypatch.setenv("SLIPWAY_SKIP_TASKS", "1")
-    answers = example_answers(answer_set)
-    copied = render(tmp_path / "copier", answers, src=clone, skip_tasks=True)
-    cut = cc_render(rendition, tmp_path / "cc", None if answer_set == "default" else answers)
-    assert_same_tree(copied, cut)
-
-
-def test_tasks_run_as_copier_runs_them(
-    clone: Path, rendition: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The post-generation hook runs copier.yml's tasks: ops files rendered from slo.yaml, git
-    init and the first commit (the lockfile is skipped on both sides: it needs the index)."""
+    """Both with their tasks (ops files from slo.yaml, git init, first commit), the lockfile
+    skipped on both sides (it needs the package index). The default answers go through
+    cookiecutter's own defaults (no extra context at all)."""
     monkeypatch.setenv("SLIPWAY_SKIP_LOCK", "1")
-    answers = example_answers("regression-gitlab")
-    copied = copy_without_lock(clone, tmp_path / "copier", answers)
-    cut = cc_render(rendition, tmp_path / "cc", answers)
+    answers = example_answers(answer_set)
+    copied = renders(answer_set)
+    recording(rendition, project_answers(copied).get("_commit"))
+    cut = cc_render(rendition, tmp_path / "cc", None if answer_set == "default" else answers)
     assert_same_tree(copied, cut, except_answers=False)
     assert (cut / "observability" / "prometheus" / "alerts.yml").is_file()
+
     def log(repo: Path) -> list[str]:
         return subprocess.run(["git", "log", "--format=%s"], cwd=repo, capture_output=True,
                               text=True, check=True).stdout.splitlines()
@@ -121,9 +121,9 @@ def test_tasks_run_as_copier_runs_them(
     assert log(cut) == log(copied) and len(log(cut)) == 1
 
 
-def copier_refusal(clone: Path, dst: Path, answers: dict[str, Any]) -> str:
+def copier_refusal(dst: Path, answers: dict[str, Any]) -> str:
     with pytest.raises(ValueError) as refused:
-        render(dst, answers, src=clone)
+        render(dst, answers)
     return str(refused.value)
 
 
@@ -138,11 +138,11 @@ def copier_refusal(clone: Path, dst: Path, answers: dict[str, Any]) -> str:
     ids=["keyword", "github-subgroup", "choice", "type"],
 )
 def test_bad_answers_are_refused_with_copiers_message(
-    overrides: dict[str, Any], clone: Path, rendition: Path, tmp_path: Path,
+    overrides: dict[str, Any], rendition: Path, tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     answers = example_answers("default", **overrides)
-    expected = copier_refusal(clone, tmp_path / "copier", answers)
+    expected = copier_refusal(tmp_path / "copier", answers)
     capfd.readouterr()
     with pytest.raises(FailedHookException):
         cc_render(rendition, tmp_path / "cc", answers)
