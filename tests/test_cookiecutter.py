@@ -171,8 +171,9 @@ def test_cookiecutter_json_mirrors_copier_yml(rendition: Path) -> None:
 
 
 def small_template(root: Path) -> Path:
-    """A template with what slipway's does not use yet: bool and int answers, a conditional
-    directory and file, a path derived from a computed value, an include, a task."""
+    """A template with what slipway's does not use yet: bool and int answers, a question asked
+    only when another answer says so, a conditional directory and file, a path derived from a
+    computed value, an include, a task."""
     files = {
         "copier.yml": """
 _subdirectory: template
@@ -189,6 +190,10 @@ project_slug:
   default: "{{ name | lower | regex_replace(' ', '-') }}"
 workers: {type: int, default: 2}
 cron: {type: bool, default: false}
+schedule:
+  type: str
+  default: "@daily"
+  when: "{{ cron }}"
 flavour:
   type: str
   default: b
@@ -200,7 +205,7 @@ flavour:
             "{% include 'shared/note.txt' %}"
         ),
         "template/raw.txt": "{{ not rendered }}\n",
-        "template/{% if cron %}cron{% endif %}/job.yaml.jinja": "schedule for {{ name }}\n",
+        "template/{% if cron %}cron{% endif %}/job.yaml.jinja": "schedule {{ schedule }} for {{ name }}\n",
         "template/{% if not cron %}nocron.txt{% endif %}": "no schedule\n",
         "template/src/{{ project_slug | replace('-', '_') }}/__init__.py": "",
         "shared/note.txt": "note for {{ flavour }}\n",
@@ -214,7 +219,8 @@ flavour:
     return root
 
 
-@pytest.mark.parametrize("answers", [{}, {"cron": True, "workers": 5, "flavour": "a"}],
+@pytest.mark.parametrize("answers", [{}, {"cron": True, "workers": 5, "flavour": "a",
+                                          "schedule": "@hourly"}],
                          ids=["defaults", "cron"])
 def test_rendition_of_a_small_template(answers: dict[str, Any], tmp_path: Path) -> None:
     from copier import run_copy

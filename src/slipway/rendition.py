@@ -146,8 +146,11 @@ def question_specs(settings: dict[str, Any]) -> list[dict[str, Any]]:
             "default": question.get("default"),
             "computed": question.get("when") is False,
         }
-        if question.get("when") not in (None, False, True):
-            raise BuildError(f"{name}: a conditional `when` has no cookiecutter equivalent yet")
+        when = question.get("when")
+        if rendition_runtime.is_template(when):
+            spec["when"] = when  # cookiecutter asks it anyway; hidden from the answers as by Copier
+        elif when not in (None, False, True):
+            raise BuildError(f"{name}: `when: {when!r}` is neither a boolean nor a template")
         for field in ("choices", "validator", "help"):
             if field in question:
                 spec[field] = question[field]
@@ -228,6 +231,8 @@ def cookiecutter_json(
                     ) + ")"
                 else:
                     text += " (the choices depend on earlier answers; checked before writing)"
+            if spec.get("when"):
+                text += f" (Copier asks it only when {spec['when'].strip()})"
             prompts[key] = text
     return {**context, **extra, "__prompts__": prompts}
 

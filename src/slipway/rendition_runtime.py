@@ -133,9 +133,14 @@ def copier_answers(cookiecutter, values=None):
         answers["_commit"] = spec["commit"]
     if spec.get("src_path"):
         answers["_src_path"] = spec["src_path"]
+    env = environment()
     for name, question in questions_of(spec).items():
-        if not question.get("computed") and not question.get("secret"):
-            answers[name] = values[name]
+        if question.get("computed") or question.get("secret"):
+            continue
+        when = question.get("when")
+        if is_template(when) and render(env, when, values).strip().lower() not in TRUE:
+            continue  # a question Copier does not ask: its answer is not recorded
+        answers[name] = values[name]
     return answers
 
 
