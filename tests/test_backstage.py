@@ -41,7 +41,9 @@ def test_template_validates_against_backstage_schema() -> None:
     registry = Registry().with_resources((s["$id"], Resource(s, DRAFT7)) for s in schemas)
     root = next(s for s in schemas if s["$id"] == "TemplateV1beta3")
     validator = Draft7Validator(root, registry=registry)
-    problems = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(template())]
+    problems = [
+        f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(template())
+    ]
     assert not problems
     # and it is not vacuous: a Template without steps is refused
     broken = template()

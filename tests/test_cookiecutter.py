@@ -48,10 +48,14 @@ def recording(rendition: Path, commit: str | None) -> Path:
 
 def cookiecutter_config(base: Path) -> Path:
     config = base / "cookiecutter-config.yml"
-    config.write_text(yaml.safe_dump({
-        "cookiecutters_dir": str(base / "cookiecutters"),
-        "replay_dir": str(base / "replay"),
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "cookiecutters_dir": str(base / "cookiecutters"),
+                "replay_dir": str(base / "replay"),
+            }
+        )
+    )
     return config
 
 
@@ -66,14 +70,16 @@ def cc_render_url(
     """`cookiecutter <template> [--checkout <checkout>] --no-input`, configured under `out`
     (replays in out/replay)."""
     out.mkdir(parents=True, exist_ok=True)
-    return Path(cookiecutter(
-        template,
-        checkout=checkout,
-        no_input=True,
-        extra_context=answers,
-        output_dir=str(out),
-        config_file=str(cookiecutter_config(out)),
-    ))
+    return Path(
+        cookiecutter(
+            template,
+            checkout=checkout,
+            no_input=True,
+            extra_context=answers,
+            output_dir=str(out),
+            config_file=str(cookiecutter_config(out)),
+        )
+    )
 
 
 def tree(root: Path) -> dict[str, tuple[bytes, bool]]:
@@ -100,7 +106,10 @@ def assert_same_tree(copied: Path, cut: Path, except_answers: bool = True) -> No
 
 @pytest.mark.parametrize("answer_set", PARITY_SETS)
 def test_cookiecutter_output_is_copier_output(
-    answer_set: str, renders: RenderCache, rendition: Path, tmp_path: Path,
+    answer_set: str,
+    renders: RenderCache,
+    rendition: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Both with their tasks (ops files from slo.yaml, git init, first commit), the lockfile
@@ -115,8 +124,9 @@ def test_cookiecutter_output_is_copier_output(
     assert (cut / "observability" / "prometheus" / "alerts.yml").is_file()
 
     def log(repo: Path) -> list[str]:
-        return subprocess.run(["git", "log", "--format=%s"], cwd=repo, capture_output=True,
-                              text=True, check=True).stdout.splitlines()
+        return subprocess.run(
+            ["git", "log", "--format=%s"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
 
     assert log(cut) == log(copied) and len(log(cut)) == 1
 
@@ -138,7 +148,9 @@ def copier_refusal(dst: Path, answers: dict[str, Any]) -> str:
     ids=["keyword", "github-subgroup", "choice", "type"],
 )
 def test_bad_answers_are_refused_with_copiers_message(
-    overrides: dict[str, Any], rendition: Path, tmp_path: Path,
+    overrides: dict[str, Any],
+    rendition: Path,
+    tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     answers = example_answers("default", **overrides)
@@ -205,7 +217,9 @@ flavour:
             "{% include 'shared/note.txt' %}"
         ),
         "template/raw.txt": "{{ not rendered }}\n",
-        "template/{% if cron %}cron{% endif %}/job.yaml.jinja": "schedule {{ schedule }} for {{ name }}\n",
+        "template/{% if cron %}cron{% endif %}/job.yaml.jinja": (
+            "schedule {{ schedule }} for {{ name }}\n"
+        ),
         "template/{% if not cron %}nocron.txt{% endif %}": "no schedule\n",
         "template/src/{{ project_slug | replace('-', '_') }}/__init__.py": "",
         "shared/note.txt": "note for {{ flavour }}\n",
@@ -219,9 +233,11 @@ flavour:
     return root
 
 
-@pytest.mark.parametrize("answers", [{}, {"cron": True, "workers": 5, "flavour": "a",
-                                          "schedule": "@hourly"}],
-                         ids=["defaults", "cron"])
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"cron": True, "workers": 5, "flavour": "a", "schedule": "@hourly"}],
+    ids=["defaults", "cron"],
+)
 def test_rendition_of_a_small_template(answers: dict[str, Any], tmp_path: Path) -> None:
     from copier import run_copy
 
@@ -242,13 +258,19 @@ def test_adopt_takes_a_teams_own_cookiecutter_answers(clone: Path, tmp_path: Pat
 
     repo = tmp_path / "repo"
     repo.mkdir()
-    own = {**example_answers("regression-gitlab"), "_template": "gh:acme/old-cookiecutter",
-           "year": "2024"}
+    own = {
+        **example_answers("regression-gitlab"),
+        "_template": "gh:acme/old-cookiecutter",
+        "year": "2024",
+    }
     (repo / ".cookiecutter.json").write_text(json.dumps(own))
     written, left_out = adopt(repo, ref="v0.3.0", src=str(clone))
     recorded = yaml.safe_load(written.read_text())
-    assert recorded == {"_commit": "v0.3.0", "_src_path": str(clone),
-                        **example_answers("regression-gitlab")}
+    assert recorded == {
+        "_commit": "v0.3.0",
+        "_src_path": str(clone),
+        **example_answers("regression-gitlab"),
+    }
     assert left_out == ["year"]
     (repo / ".cookiecutter.json").write_text(json.dumps({**own, "package_name": "import"}))
     with pytest.raises(AdoptError, match='package_name "import" is a Python keyword'):

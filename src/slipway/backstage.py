@@ -4,9 +4,10 @@ questions (tests/test_backstage.py fails when the checked-in file is stale).
 
     python -m slipway backstage build                    # rewrite backstage/template.yaml
     python -m slipway backstage build --check            # exit 1 when it is stale
-    python -m slipway backstage build --rendition-url https://github.com/<org>/slipway/tree/cookiecutter \\
+    python -m slipway backstage build \\
+        --rendition-url https://github.com/<org>/slipway/tree/cookiecutter \\
         --owner group:default/<platform-team> --out <file>   # your organisation's copy
-    python -m slipway backstage schema [VERSION]         # refresh the vendored Backstage schema (npm, node)
+    python -m slipway backstage schema [VERSION]         # refresh the vendored schema (npm)
 
 Parameters: every asked question with its help, default (a Jinja default is left out: the
 rendition derives it as Copier does), choices (`oneOf` const/title; choices that depend on one
@@ -99,7 +100,8 @@ def constraints(name: str, validator: str, constants: dict[str, Any]) -> dict[st
 
 def parameters(settings: dict[str, Any]) -> dict[str, Any]:
     constants = {
-        name: q["default"] for name, q in copier_config.computed(settings).items()
+        name: q["default"]
+        for name, q in copier_config.computed(settings).items()
         if not rendition_runtime.is_template(q.get("default"))
     }
     properties: dict[str, Any] = {}
@@ -133,8 +135,10 @@ def parameters(settings: dict[str, Any]) -> dict[str, Any]:
             if found:
                 other, by_value = found
                 conditional += [
-                    {"if": {"properties": {other: {"const": value}}},
-                     "then": {"properties": {name: {"enum": options}}}}
+                    {
+                        "if": {"properties": {other: {"const": value}}},
+                        "then": {"properties": {name: {"enum": options}}},
+                    }
                     for value, options in by_value.items()
                 ]
         if question.get("validator"):
@@ -183,37 +187,49 @@ def template(settings: dict[str, Any], rendition_url: str, owner: str) -> dict[s
         },
     ]
     for provider in ("github", "gitlab"):
-        steps.append({
-            "id": f"publish-{provider}",
-            "name": f"Publish to {'GitHub' if provider == 'github' else 'GitLab'}",
-            "if": f"${{{{ parameters.ci_provider == '{provider}' }}}}",
-            "action": f"publish:{provider}",
-            "input": {
-                "repoUrl": "${{ parameters.repoUrl }}",
-                "description": "${{ parameters.description }}",
-                "defaultBranch": "main",
-                "gitCommitMessage": "Initial commit from the slipway template",
-            },
-        })
+        steps.append(
+            {
+                "id": f"publish-{provider}",
+                "name": f"Publish to {'GitHub' if provider == 'github' else 'GitLab'}",
+                "if": f"${{{{ parameters.ci_provider == '{provider}' }}}}",
+                "action": f"publish:{provider}",
+                "input": {
+                    "repoUrl": "${{ parameters.repoUrl }}",
+                    "description": "${{ parameters.description }}",
+                    "defaultBranch": "main",
+                    "gitCommitMessage": "Initial commit from the slipway template",
+                },
+            }
+        )
     for provider in ("github", "gitlab"):
-        steps.append({
-            "id": f"register-{provider}",
-            "name": "Register catalog-info.yaml in the catalog",
-            "if": f"${{{{ parameters.ci_provider == '{provider}' }}}}",
-            "action": "catalog:register",
-            "input": {
-                "repoContentsUrl": f"${{{{ steps['publish-{provider}'].output.repoContentsUrl }}}}",
-                "catalogInfoPath": "/catalog-info.yaml",
-            },
-        })
+        steps.append(
+            {
+                "id": f"register-{provider}",
+                "name": "Register catalog-info.yaml in the catalog",
+                "if": f"${{{{ parameters.ci_provider == '{provider}' }}}}",
+                "action": "catalog:register",
+                "input": {
+                    "repoContentsUrl": (
+                        f"${{{{ steps['publish-{provider}'].output.repoContentsUrl }}}}"
+                    ),
+                    "catalogInfoPath": "/catalog-info.yaml",
+                },
+            }
+        )
     links = []
     for provider in ("github", "gitlab"):
         links += [
-            {"if": f"${{{{ parameters.ci_provider == '{provider}' }}}}", "title": "Repository",
-             "url": f"${{{{ steps['publish-{provider}'].output.remoteUrl }}}}"},
-            {"if": f"${{{{ parameters.ci_provider == '{provider}' }}}}", "title": "In the catalog",
-             "icon": "catalog",
-             "entityRef": f"${{{{ steps['register-{provider}'].output.entityRef }}}}"},
+            {
+                "if": f"${{{{ parameters.ci_provider == '{provider}' }}}}",
+                "title": "Repository",
+                "url": f"${{{{ steps['publish-{provider}'].output.remoteUrl }}}}",
+            },
+            {
+                "if": f"${{{{ parameters.ci_provider == '{provider}' }}}}",
+                "title": "In the catalog",
+                "icon": "catalog",
+                "entityRef": f"${{{{ steps['register-{provider}'].output.entityRef }}}}",
+            },
         ]
     return {
         "apiVersion": "scaffolder.backstage.io/v1beta3",
@@ -239,13 +255,15 @@ def template(settings: dict[str, Any], rendition_url: str, owner: str) -> dict[s
     }
 
 
-def render(settings: dict[str, Any] | None = None, rendition_url: str = RENDITION_URL,
-           owner: str = OWNER) -> str:
+def render(
+    settings: dict[str, Any] | None = None, rendition_url: str = RENDITION_URL, owner: str = OWNER
+) -> str:
     settings = settings if settings is not None else copier_config.settings()
     data = template(settings, rendition_url, owner)
     header = (
         f"# Generated by `{COMMAND}` from copier.yml: do not edit (tests/test_backstage.py fails\n"
-        "# when stale). Your organisation's copy: --rendition-url and --owner (docs/scaffolders.md).\n"
+        "# when stale). Your organisation's copy: --rendition-url and --owner "
+        "(docs/scaffolders.md).\n"
     )
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
@@ -257,15 +275,23 @@ def fetch_schema(version: str) -> Path:
         work = Path(tmp)
         packed = subprocess.run(
             ["npm", "pack", f"@backstage/plugin-scaffolder-common@{version}", "--silent"],
-            cwd=work, capture_output=True, text=True, check=True,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()[-1]
         with tarfile.open(work / packed) as archive:
             archive.extractall(work, filter="data")
         module = work / "package" / "dist" / "Template.v1beta3.schema.json.cjs.js"
-        script = f"const m = require({json.dumps(str(module))}); " \
-                 "process.stdout.write(JSON.stringify(m.default ?? m))"
-        schema = json.loads(subprocess.run(["node", "-e", script], capture_output=True,
-                                           text=True, check=True).stdout)
+        script = (
+            f"const m = require({json.dumps(str(module))}); "
+            "process.stdout.write(JSON.stringify(m.default ?? m))"
+        )
+        schema = json.loads(
+            subprocess.run(
+                ["node", "-e", script], capture_output=True, text=True, check=True
+            ).stdout
+        )
     SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
     target = SCHEMA_DIR / "Template.v1beta3.schema.json"
     target.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
@@ -274,8 +300,11 @@ def fetch_schema(version: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m slipway backstage", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m slipway backstage",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help=f"write {OUT.relative_to(ROOT)}")
     b.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
@@ -292,8 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != text:
-            sys.stdout.writelines(difflib.unified_diff(
-                current.splitlines(True), text.splitlines(True), str(args.out), "fresh"))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    current.splitlines(True), text.splitlines(True), str(args.out), "fresh"
+                )
+            )
             print(f"\n{args.out} is stale: run `{COMMAND}`", file=sys.stderr)
             return 1
         return 0

@@ -18,8 +18,14 @@ from slipway.rendition import build
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
-    result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, check=False)
+    result = subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     if check and result.returncode:
         raise RuntimeError(f"git {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -40,7 +46,12 @@ def publish(repo: Path, ref: str, branch: str = "cookiecutter", src_path: str | 
     identity = ["-c", "user.name=slipway", "-c", "user.email=slipway@localhost"]
     if git(repo, "config", "user.email", check=False):
         identity = []
-    message = f"cookiecutter rendition of {ref} ({commit[:12]}), by `python -m slipway cookiecutter publish`"
-    sha = git(repo, *identity, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
+    message = (
+        f"cookiecutter rendition of {ref} ({commit[:12]}), "
+        "by `python -m slipway cookiecutter publish`"
+    )
+    sha = git(
+        repo, *identity, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message
+    )
     git(repo, "update-ref", f"refs/heads/{branch}", sha, *([parent] if parent else []))
     return sha

@@ -3,7 +3,7 @@ Copier template, generated from copier.yml and template/ (never maintained by ha
 
     python -m slipway cookiecutter build /tmp/cc                # the working tree
     python -m slipway cookiecutter build /tmp/cc --ref v0.3.0   # a release
-    cookiecutter /tmp/cc --no-input                             # the repo `copier copy --defaults` makes
+    cookiecutter /tmp/cc --no-input                             # = copier copy --defaults
 
 What the rendition is (docs/scaffolders.md):
 - cookiecutter.json: copier.yml's asked questions with the same defaults (Jinja defaults rewritten
@@ -15,11 +15,13 @@ What the rendition is (docs/scaffolders.md):
   suffix and starts with `{% set name = ... %}` for every name Copier gives a template (typed
   answers, computed values, `_copier_answers`, `_copier_conf`), so its text is the template's own;
   every other file is listed in `_copy_without_render` (Copier copies it verbatim). A path part
-  Copier renders uses `cookiecutter.<name>`; one that may render to "" (Copier then skips it) is
-  named `.slipway-omitted` in that case and deleted by the post-generation hook.
+  Copier renders reads the same typed values (`cookiecutter | slipway_context`); one that may
+  render to "" (Copier then skips it) is named `.slipway-omitted` in that case and deleted by the
+  post-generation hook.
 - local_extensions.py: slipway/rendition_runtime.py (the filters Copier's environment has).
-- hooks/pre_gen_project.py: copier.yml's validators with Copier's messages; hooks/post_gen_project.py:
-  copier.yml's `_tasks` for a copy, with the hook scripts they run vendored in.
+- hooks/pre_gen_project.py: copier.yml's validators with Copier's messages;
+  hooks/post_gen_project.py: copier.yml's `_tasks` for a copy, with the hook scripts they run
+  vendored in.
 """
 
 from __future__ import annotations
@@ -45,8 +47,16 @@ SLUG = "project_slug"
 PROJECT_DIR = "{{cookiecutter.__" + SLUG + "}}"
 RUNTIME = Path(rendition_runtime.__file__)
 # Copier's own exclusions (copier._template.DEFAULT_EXCLUDE), applied before the template's.
-DEFAULT_EXCLUDE = ("copier.yaml", "copier.yml", "~*", "*.py[co]", "__pycache__", ".git",
-                   ".DS_Store", ".svn")
+DEFAULT_EXCLUDE = (
+    "copier.yaml",
+    "copier.yml",
+    "~*",
+    "*.py[co]",
+    "__pycache__",
+    ".git",
+    ".DS_Store",
+    ".svn",
+)
 
 
 class BuildError(Exception):
@@ -95,8 +105,11 @@ def includes_used(env: jinja2.Environment, source: str) -> set[str]:
     found = set()
     tree = env.parse(source)
     for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
-        strings = [const.value for const in node.template.find_all(nodes.Const)
-                   if isinstance(const.value, str)]
+        strings = [
+            const.value
+            for const in node.template.find_all(nodes.Const)
+            if isinstance(const.value, str)
+        ]
         if isinstance(node.template, nodes.Const):
             strings = [node.template.value]
         if not strings or not strings[0].strip("/"):
@@ -142,7 +155,9 @@ def question_specs(settings: dict[str, Any]) -> list[dict[str, Any]]:
     for name, question in copier_config.questions(settings).items():
         spec = {
             "name": name,
-            "type": question.get("type", "str" if "default" not in question else _type_of(question)),
+            "type": question.get(
+                "type", "str" if "default" not in question else _type_of(question)
+            ),
             "default": question.get("default"),
             "computed": question.get("when") is False,
         }
@@ -172,7 +187,9 @@ def _type_of(question: dict[str, Any]) -> str:
     return "str"
 
 
-def dependent_choices(choices: str, asked: dict[str, dict[str, Any]]) -> tuple[str, dict[Any, list[Any]]] | None:
+def dependent_choices(
+    choices: str, asked: dict[str, dict[str, Any]]
+) -> tuple[str, dict[Any, list[Any]]] | None:
     """Choices that depend on one earlier fixed-choice answer: (that question, its value ->
     the choices' values); None otherwise."""
     env = rendition_runtime.environment()
@@ -200,7 +217,9 @@ def cookiecutter_json(
         name, default = spec["name"], spec["default"]
         key = cc_key(spec)
         if spec["computed"]:
-            context[key] = rewrite(default, keys) if rendition_runtime.is_template(default) else default
+            context[key] = (
+                rewrite(default, keys) if rendition_runtime.is_template(default) else default
+            )
             continue
         value = rewrite(default, keys) if rendition_runtime.is_template(default) else default
         if spec["type"] == "bool" and not rendition_runtime.is_template(default):
@@ -209,7 +228,11 @@ def cookiecutter_json(
             continue
         value = "" if value is None else value if isinstance(value, str) else str(value)
         choices = spec.get("choices")
-        if choices and not rendition_runtime.is_template(choices) and not rendition_runtime.is_template(default):
+        if (
+            choices
+            and not rendition_runtime.is_template(choices)
+            and not rendition_runtime.is_template(default)
+        ):
             labels = choices if isinstance(choices, dict) else {str(c): c for c in choices}
             options = [str(v) for v in labels.values()]
             if value not in options:
@@ -221,14 +244,24 @@ def cookiecutter_json(
         else:
             context[key] = value
             text = spec.get("help", name)
-            if choices:  # choices that depend on earlier answers: a text prompt, checked by the hook
-                found = dependent_choices(choices, {s["name"]: s for s in specs}) if isinstance(choices, str) else None
+            if (
+                choices
+            ):  # choices that depend on earlier answers: a text prompt, checked by the hook
+                found = (
+                    dependent_choices(choices, {s["name"]: s for s in specs})
+                    if isinstance(choices, str)
+                    else None
+                )
                 if found:
                     other, by_value = found
-                    text += " (" + "; ".join(
-                        f"{other} {value}: {', '.join(map(str, options))}"
-                        for value, options in by_value.items()
-                    ) + ")"
+                    text += (
+                        " ("
+                        + "; ".join(
+                            f"{other} {value}: {', '.join(map(str, options))}"
+                            for value, options in by_value.items()
+                        )
+                        + ")"
+                    )
                 else:
                     text += " (the choices depend on earlier answers; checked before writing)"
             if spec.get("when"):
@@ -245,7 +278,9 @@ def file_prefix(specs: list[dict[str, Any]]) -> str:
     return "{% set _slipway = cookiecutter | slipway_context %}" + sets
 
 
-def rendition_path(relative: Path, keys: dict[str, str], suffix: str, answers_file: str) -> tuple[str, bool]:
+def rendition_path(
+    relative: Path, keys: dict[str, str], suffix: str, answers_file: str
+) -> tuple[str, bool]:
     parts = list(relative.parts)
     rendered = bool(suffix) and parts[-1].endswith(suffix)
     if rendered:
@@ -253,14 +288,18 @@ def rendition_path(relative: Path, keys: dict[str, str], suffix: str, answers_fi
     out = []
     for part in parts:
         if "_copier_conf" in part:
-            part = jinja2.Environment().from_string(part).render(
-                _copier_conf={"answers_file": answers_file}
+            part = (
+                jinja2.Environment()
+                .from_string(part)
+                .render(_copier_conf={"answers_file": answers_file})
             )
         if rendition_runtime.is_template(part):
             new = rewrite(part, keys)
             if "{%" in part:  # may render to "": Copier skips the path
-                new = (f"{{% set _slipway_name %}}{new}{{% endset %}}"
-                       f"{{{{ _slipway_name or '{rendition_runtime.OMITTED}' }}}}")
+                new = (
+                    f"{{% set _slipway_name %}}{new}{{% endset %}}"
+                    f"{{{{ _slipway_name or '{rendition_runtime.OMITTED}' }}}}"
+                )
             part = new
         out.append(part)
     return "/".join(out), rendered
@@ -310,8 +349,9 @@ def hook(kind: str, header: str, body: str) -> str:
     )
 
 
-def build(out: Path, src: str | Path = ROOT, ref: str | None = None,
-          src_path: str | None = None) -> Path:
+def build(
+    out: Path, src: str | Path = ROOT, ref: str | None = None, src_path: str | None = None
+) -> Path:
     """Write the rendition of `src` at `ref` into `out` (replaced if it exists)."""
     source = Source(str(src), ref)
     try:
@@ -373,13 +413,18 @@ def _build(out: Path, source: Source, src_path: str) -> Path:
     for entry in sorted(included):
         origin = source.root / entry
         if origin.is_dir():
-            shutil.copytree(origin, out / "templates" / entry,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                origin,
+                out / "templates" / entry,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
         elif origin.is_file():
             (out / "templates").mkdir(exist_ok=True)
             shutil.copy2(origin, out / "templates" / entry)
         else:
-            raise BuildError(f"the template includes {entry}/..., which is not in the template repo")
+            raise BuildError(
+                f"the template includes {entry}/..., which is not in the template repo"
+            )
 
     spec = {
         "commit": source.commit,
@@ -400,21 +445,25 @@ def _build(out: Path, source: Source, src_path: str) -> Path:
     message = settings.get("_message_after_copy", "")
     hooks = out / "hooks"
     hooks.mkdir()
-    (hooks / "pre_gen_project.py").write_text(hook(
-        "pre_gen_project",
-        "copier.yml's validators, Copier's messages. cookiecutter runs this after creating the "
-        "(empty) project directory,\n# and deletes that directory when it fails.",
-        'if __name__ == "__main__":\n    sys.exit(pre_gen(COOKIECUTTER))\n',
-    ))
-    (hooks / "post_gen_project.py").write_text(hook(
-        "post_gen_project",
-        "copier.yml's _tasks for a copy (the template's hook scripts, vendored below).",
-        f"TASKS = {tasks!r}\n"
-        f"FILES = {files!r}\n"
-        f"MESSAGE = {message!r}\n\n"
-        'if __name__ == "__main__":\n'
-        "    sys.exit(post_gen(COOKIECUTTER, TASKS, FILES, MESSAGE))\n",
-    ))
+    (hooks / "pre_gen_project.py").write_text(
+        hook(
+            "pre_gen_project",
+            "copier.yml's validators, Copier's messages. cookiecutter runs this after creating the "
+            "(empty) project directory,\n# and deletes that directory when it fails.",
+            'if __name__ == "__main__":\n    sys.exit(pre_gen(COOKIECUTTER))\n',
+        )
+    )
+    (hooks / "post_gen_project.py").write_text(
+        hook(
+            "post_gen_project",
+            "copier.yml's _tasks for a copy (the template's hook scripts, vendored below).",
+            f"TASKS = {tasks!r}\n"
+            f"FILES = {files!r}\n"
+            f"MESSAGE = {message!r}\n\n"
+            'if __name__ == "__main__":\n'
+            "    sys.exit(post_gen(COOKIECUTTER, TASKS, FILES, MESSAGE))\n",
+        )
+    )
     version = source.commit or "unversioned"
     (out / "README.md").write_text(
         f"# slipway, cookiecutter rendition ({version})\n\n"
@@ -427,8 +476,11 @@ def _build(out: Path, source: Source, src_path: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m slipway cookiecutter", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m slipway cookiecutter",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help="write the rendition into OUT")
     b.add_argument("out", type=Path)

@@ -88,7 +88,11 @@ def render(env, source, context):
 def cast(kind, value):
     """An answer as Copier casts it for its question type (cookiecutter answers are strings)."""
     if kind == "int":
-        return value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+        return (
+            value
+            if isinstance(value, int) and not isinstance(value, bool)
+            else int(str(value).strip())
+        )
     if kind == "float":
         return float(value) if isinstance(value, (int, float)) else float(str(value).strip())
     if kind == "bool":
@@ -117,7 +121,9 @@ def typed_values(cookiecutter, env=None):
         kind = question.get("type", "str")
         if question.get("computed"):
             default = question.get("default")
-            values[name] = cast(kind, render(env, default, values)) if is_template(default) else default
+            values[name] = (
+                cast(kind, render(env, default, values)) if is_template(default) else default
+            )
         else:
             values[name] = cast(kind, cookiecutter[name])
     return values
@@ -159,8 +165,11 @@ def render_context(cookiecutter):
     """The names a Copier template sees: typed answers, computed values, `_copier_answers`,
     `_copier_conf`. Each rendered file of the rendition starts by setting them from this."""
     values = typed_values(cookiecutter)
-    return {**values, "_copier_answers": copier_answers(cookiecutter, values),
-            "_copier_conf": copier_conf(cookiecutter)}
+    return {
+        **values,
+        "_copier_answers": copier_answers(cookiecutter, values),
+        "_copier_conf": copier_conf(cookiecutter),
+    }
 
 
 class SlipwayExtension(Extension):
@@ -186,7 +195,7 @@ def choice_values(env, question, values):
 
 def errors(answers, questions):
     """Copier's refusals for these answers (question -> raw answer), in copier.yml order and in
-    Copier's words: a value of the wrong type, a value outside the choices, a validator's message."""
+    Copier's words: a value of the wrong type, outside the choices, a validator's message."""
     env = environment()
     values, found = {}, []
     for name, question in questions.items():
@@ -194,7 +203,9 @@ def errors(answers, questions):
         if question.get("computed"):
             default = question.get("default")
             try:
-                values[name] = cast(kind, render(env, default, values)) if is_template(default) else default
+                values[name] = (
+                    cast(kind, render(env, default, values)) if is_template(default) else default
+                )
             except Exception:  # derived from an answer refused above: reported there
                 pass
             continue
@@ -231,8 +242,10 @@ def pre_gen(cookiecutter):
     for message in refused:
         print(message, file=sys.stderr)
     if refused:
-        print("slipway: answers refused; cookiecutter removes the project directory it created",
-              file=sys.stderr)
+        print(
+            "slipway: answers refused; cookiecutter removes the project directory it created",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -283,10 +296,14 @@ def post_gen(cookiecutter, tasks, files, message):
                     command = [render(env, str(part), context) for part in command]
                 else:
                     command = render(env, command, context)
-                result = subprocess.run(command, cwd=project, shell=isinstance(command, str), check=False)
+                result = subprocess.run(
+                    command, cwd=project, shell=isinstance(command, str), check=False
+                )
                 if result.returncode:
-                    print(f"slipway: task {command!r} failed (exit {result.returncode})",
-                          file=sys.stderr)
+                    print(
+                        f"slipway: task {command!r} failed (exit {result.returncode})",
+                        file=sys.stderr,
+                    )
                     return result.returncode
     if message:
         print(render(env, message, context), file=sys.stderr)
