@@ -59,13 +59,30 @@ def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_template_clone(tmp_path_factory.mktemp("template") / "slipway")
 
 
+def worker_group(item: pytest.Item, fixtures: tuple[str, ...] | list[str]) -> str | None:
+    """Under `pytest -n N --dist loadgroup` (./dev test), tests that share an expensive session
+    fixture run on one worker, so it is built once: the template clone, or the installed
+    generated project of one answer set (the `answers` parameter, "default" without one)."""
+    if "template_clone" in fixtures:
+        return "template-clone"
+    if "generated_project" in fixtures:
+        callspec = getattr(item, "callspec", None)
+        answers = callspec.params.get("answers", "default") if callspec else "default"
+        return f"generated-{answers}"
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests live in tests/slow/ (marked there), so a fast file never hides a slow test.
     Tests on the template clone (real `copier update` runs) are marked `update`: most of the
     fast tests' time, so `-m "not slow and not update"` is the quick loop."""
     for item in items:
-        if "template_clone" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "template_clone" in fixtures:
             item.add_marker(pytest.mark.update)
+        group = worker_group(item, fixtures)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
     slow_dir = Path(__file__).parent / "slow"
     misplaced = [
         item.nodeid

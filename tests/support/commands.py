@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -39,19 +40,25 @@ def tool_venv(name: str, packages: list[str]) -> Path:
     packages = sorted(packages)
     key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:12]
     venv = Path(tempfile.gettempdir()) / f"slipway-{name}-{key}"
-    if not (venv / ".complete").exists():
-        uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-        assert uv, "uv (in the test group) installs the checkers"
-        env = tool_env()
-        subprocess.run(
-            [uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)],
-            check=True,
-            env=env,
-        )
-        subprocess.run(
-            [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *packages],
-            check=True,
-            env=env,
-        )
-        (venv / ".complete").touch()
+    # Parallel test workers (and parallel runs on one machine) build it once: the first one
+    # holds the lock, the others wait for it and find it complete.
+    with open(f"{venv}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".complete").exists():
+            _install_venv(venv, packages)
     return venv / "bin"
+
+
+def _install_venv(venv: Path, packages: list[str]) -> None:
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    assert uv, "uv (in the test group) installs the checkers"
+    env = tool_env()
+    subprocess.run(
+        [uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)], check=True, env=env
+    )
+    subprocess.run(
+        [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *packages],
+        check=True,
+        env=env,
+    )
+    (venv / ".complete").touch()
