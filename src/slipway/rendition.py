@@ -150,6 +150,8 @@ def template_files(source: Source) -> Iterator[Path]:
 
 
 def question_specs(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    if settings.get("_jinja_extensions"):
+        raise BuildError("copier.yml `_jinja_extensions` has no cookiecutter equivalent yet")
     secret = set(settings.get("_secret_questions", []))
     specs = []
     for name, question in copier_config.questions(settings).items():
@@ -161,6 +163,8 @@ def question_specs(settings: dict[str, Any]) -> list[dict[str, Any]]:
             "default": question.get("default"),
             "computed": question.get("when") is False,
         }
+        if question.get("multiselect"):
+            raise BuildError(f"{name}: multiselect choices have no cookiecutter equivalent yet")
         when = question.get("when")
         if rendition_runtime.is_template(when):
             spec["when"] = when  # cookiecutter asks it anyway; hidden from the answers as by Copier
