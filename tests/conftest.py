@@ -60,11 +60,10 @@ def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def worker_group(item: pytest.Item, fixtures: tuple[str, ...] | list[str]) -> str | None:
-    """Under `pytest -n N --dist loadgroup` (./dev test), tests that share an expensive session
-    fixture run on one worker, so it is built once: the template clone, or the installed
-    generated project of one answer set (the `answers` parameter, "default" without one)."""
-    if "template_clone" in fixtures:
-        return "template-clone"
+    """Under `pytest -n N --dist loadgroup` (./dev test), tests that share the installed
+    generated project of one answer set (the `answers` parameter, "default" without one) run on
+    one worker, so it is installed once. The rest spread over the workers (a template clone
+    costs seconds: each worker makes its own)."""
     if "generated_project" in fixtures:
         callspec = getattr(item, "callspec", None)
         answers = callspec.params.get("answers", "default") if callspec else "default"
