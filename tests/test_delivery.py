@@ -133,6 +133,45 @@ def test_cd_gates_production_and_rolls_back(rendered: Path) -> None:
     assert "promote" not in retrain.replace("not** promoted", "").replace("never promotes", "")
 
 
+def test_cd_scans_before_push_signs_and_verifies_before_deploy(rendered: Path) -> None:
+    """The image is scanned for known vulnerabilities before it is pushed, its pushed digest is
+    signed keylessly, and every deploy verifies that signature on a digest-pinned image first."""
+    provider = answers(rendered)["ci_provider"]
+    if provider == "github":
+        jobs = yaml.safe_load((rendered / ".github/workflows/cd.yml").read_text())["jobs"]
+        build = jobs["build"]["steps"]
+        uses = [step.get("uses", "").split("@")[0] for step in build]
+        runs = [step.get("run", "") for step in build]
+        scan = uses.index("aquasecurity/trivy-action")
+        push = next(i for i, s in enumerate(build) if (s.get("with") or {}).get("push") is True)
+        sign = next(i for i, r in enumerate(runs) if "cosign sign" in r)
+        assert (
+            build[scan]["with"]["exit-code"] == "1"
+            and "CRITICAL" in build[scan]["with"]["severity"]
+        )
+        assert scan < push < sign, "scan -> push -> sign"
+        assert "steps.push.outputs.digest" in str(build[sign]["env"])
+        assert jobs["build"]["permissions"]["id-token"] == "write"
+        for name in ("staging", "production"):
+            runs = [step.get("run", "") for step in jobs[name]["steps"]]
+            verify = next(i for i, r in enumerate(runs) if "cosign verify" in r)
+            first_deploy = next(i for i, r in enumerate(runs) if "deploy/deploy.sh" in r)
+            assert verify < first_deploy, name
+            assert "@sha256:" in runs[verify] and "--certificate-identity" in runs[verify]
+            assert "id-token" not in jobs[name]["permissions"]
+        return
+    config = yaml.safe_load((rendered / ".gitlab-ci.yml").read_text())
+    assert config["variables"]["IMAGE_NAME"] == "$CI_REGISTRY_IMAGE"  # subgroups push right
+    script = "\n".join(config["build-image"]["script"])
+    assert script.index("trivy image") < script.index("docker push") < script.index("cosign sign")
+    assert "--exit-code 1" in script and "sha256sum -c" in script
+    assert config["build-image"]["id_tokens"]["SIGSTORE_ID_TOKEN"]["aud"] == "sigstore"
+    verify = "\n".join(config[".kubectl"]["before_script"])
+    assert "cosign verify" in verify and "@sha256:" in verify
+    for name in ("deploy-staging", "deploy-production"):
+        assert ".kubectl" in config[name]["extends"], name  # verified before its script deploys
+
+
 # ---------------------------------------------------------------------------------- GitLab --
 
 

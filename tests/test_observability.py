@@ -180,7 +180,7 @@ def test_ops_check_fails_on_a_stale_runbook(
         assert number in after, number
     assert f"{old_ms:g} ms" not in after and "$0.05 " not in after
     # only the generated blocks changed: the hand-written text around them is kept
-    outside = re.compile(r"<!-- BEGIN GENERATED.*?<!-- END GENERATED \w+ -->", re.S)
+    outside = re.compile(r"<!-- BEGIN GENERATED.*?<!-- END GENERATED \w+ -->", re.DOTALL)
     assert outside.sub("", after) == outside.sub("", before)
     assert ops(copy, answers["package_name"], "check").returncode == 0
     (copy / "docs" / "runbook.md").write_text(after.replace(f"{old_ms / 2:g} ms", "1 ms", 1))
@@ -266,9 +266,7 @@ def test_each_overlay_gets_rules_scoped_to_its_own_namespace(
     slug = yaml.safe_load((path / "slo.yaml").read_text())["service"]
     namespaces = {}
     for env, relative in OVERLAY_RULES.items():
-        kustomization = yaml.safe_load(
-            (path / relative.parent / "kustomization.yaml").read_text()
-        )
+        kustomization = yaml.safe_load((path / relative.parent / "kustomization.yaml").read_text())
         assert relative.name in kustomization["resources"]
         namespace = namespaces[env] = kustomization["namespace"]
         rule = yaml.safe_load((path / relative).read_text())
@@ -294,7 +292,9 @@ def test_each_overlay_gets_rules_scoped_to_its_own_namespace(
         assert checked.returncode == 0, checked.stdout + checked.stderr
         tested = promtool("test", "rules", "rules_test.yml", cwd=folder)
         assert tested.returncode == 0, tested.stdout + tested.stderr
-        assert not any(other in e for e in exprs for other in namespaces.values() if other != namespace)
+        assert not any(
+            other in e for e in exprs for other in namespaces.values() if other != namespace
+        )
     assert len(set(namespaces.values())) == len(namespaces)
 
 
@@ -375,9 +375,9 @@ def test_dashboard_queries_parse_and_use_exported_metrics(
     latency = next(p for p in dashboard["panels"] if p["title"].startswith("Latency of"))
     target_s = slo["objectives"]["latency_p95_ms"] / 1000
     assert any(f"vector({target_s:g})" in t["expr"] for t in latency["targets"]), "no SLO line"
-    assert {
-        t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])
-    } == {"${datasource}"}
+    assert {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])} == {
+        "${datasource}"
+    }
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["current"]["value"] == "prometheus"  # the provisioned one
