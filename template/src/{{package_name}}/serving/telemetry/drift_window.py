@@ -10,7 +10,8 @@ few hundred rows cannot move the estimate far, a full window of shifted rows sti
 (3) subtracts the remaining sampling bias (b - 1) / (n + PRIOR_ROWS), and (4) exports nothing
 before DRIFT_MIN_SAMPLES rows. Measured by tests/test_drift.py on the golden set replayed as
 traffic (default answers, window 1000, 2026-12-02): worst PSI at any scrape 0.067 (was 0.125 with
-raw deciles), while a shift of half a standard deviation of one feature scores 0.30 > 0.2.
+raw deciles), while a shift of half a standard deviation of one feature scores 0.30 > 0.2 (the
+test asserts a one-standard-deviation shift is caught, for every answer set's data).
 The offline report (`<pkg> drift`, a whole file at once) keeps the reference's deciles.
 """
 
