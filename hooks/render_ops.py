@@ -1,5 +1,6 @@
 """Copy and update task: render the files generated from slo.yaml (alert rules and their promtool
-tests, the Grafana dashboard, docs/slo.md) with the project's own `<package>.ops` renderer.
+tests, each overlay's PrometheusRule, the Grafana dashboard, docs/slo.md and the generated
+blocks of docs/runbook.md) with the project's own `<package>.ops` renderer.
 
 Runs with copier's Python in the new project's directory; the ops package needs only the standard
 library and PyYAML (a copier dependency), so nothing has to be installed first. Runs before the

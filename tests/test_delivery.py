@@ -2,8 +2,9 @@
 
 GitHub workflows: actionlint (with shellcheck) and zizmor, zero findings. GitLab: the GitLab CI JSON
 schema. Kubernetes: every overlay rendered by real kustomize (kubectl), with the image set exactly as
-deploy/deploy.sh sets it at deploy time, validated against the Kubernetes OpenAPI schemas and, for
-the ServiceMonitor CRD, against the prometheus-operator CRD schema. Probe paths and the port are read
+deploy/deploy.sh sets it at deploy time, validated against the Kubernetes OpenAPI schemas (Ingress and
+NetworkPolicy included) and, for the ServiceMonitor and PrometheusRule CRDs, against the
+prometheus-operator CRD schemas. Probe paths and the port are read
 from the rendered service code, not restated here.
 """
 
@@ -130,6 +131,45 @@ def test_cd_gates_production_and_rolls_back(rendered: Path) -> None:
     assert rollback["if"] == "failure()" and '"$PACKAGE" rollback' in rollback["run"]
     retrain = (rendered / ".github/workflows/retrain.yml").read_text()
     assert "promote" not in retrain.replace("not** promoted", "").replace("never promotes", "")
+
+
+def test_cd_scans_before_push_signs_and_verifies_before_deploy(rendered: Path) -> None:
+    """The image is scanned for known vulnerabilities before it is pushed, its pushed digest is
+    signed keylessly, and every deploy verifies that signature on a digest-pinned image first."""
+    provider = answers(rendered)["ci_provider"]
+    if provider == "github":
+        jobs = yaml.safe_load((rendered / ".github/workflows/cd.yml").read_text())["jobs"]
+        build = jobs["build"]["steps"]
+        uses = [step.get("uses", "").split("@")[0] for step in build]
+        runs = [step.get("run", "") for step in build]
+        scan = uses.index("aquasecurity/trivy-action")
+        push = next(i for i, s in enumerate(build) if (s.get("with") or {}).get("push") is True)
+        sign = next(i for i, r in enumerate(runs) if "cosign sign" in r)
+        assert (
+            build[scan]["with"]["exit-code"] == "1"
+            and "CRITICAL" in build[scan]["with"]["severity"]
+        )
+        assert scan < push < sign, "scan -> push -> sign"
+        assert "steps.push.outputs.digest" in str(build[sign]["env"])
+        assert jobs["build"]["permissions"]["id-token"] == "write"
+        for name in ("staging", "production"):
+            runs = [step.get("run", "") for step in jobs[name]["steps"]]
+            verify = next(i for i, r in enumerate(runs) if "cosign verify" in r)
+            first_deploy = next(i for i, r in enumerate(runs) if "deploy/deploy.sh" in r)
+            assert verify < first_deploy, name
+            assert "@sha256:" in runs[verify] and "--certificate-identity" in runs[verify]
+            assert "id-token" not in jobs[name]["permissions"]
+        return
+    config = yaml.safe_load((rendered / ".gitlab-ci.yml").read_text())
+    assert config["variables"]["IMAGE_NAME"] == "$CI_REGISTRY_IMAGE"  # subgroups push right
+    script = "\n".join(config["build-image"]["script"])
+    assert script.index("trivy image") < script.index("docker push") < script.index("cosign sign")
+    assert "--exit-code 1" in script and "sha256sum -c" in script
+    assert config["build-image"]["id_tokens"]["SIGSTORE_ID_TOKEN"]["aud"] == "sigstore"
+    verify = "\n".join(config[".kubectl"]["before_script"])
+    assert "cosign verify" in verify and "@sha256:" in verify
+    for name in ("deploy-staging", "deploy-production"):
+        assert ".kubectl" in config[name]["extends"], name  # verified before its script deploys
 
 
 # ---------------------------------------------------------------------------------- GitLab --
@@ -279,10 +319,13 @@ def test_overlay_renders_and_validates(
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("passed") == len(plain)
 
-    monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
-    assert len(monitors) == (0 if overlay == "prod-canary" else 1)
-    for monitor in monitors:
-        assert crd_check(monitor) == "ok"
+    custom = [d for d in docs if d["apiVersion"] == "monitoring.coreos.com/v1"]
+    kinds = sorted(d["kind"] for d in custom)
+    assert kinds == ([] if overlay == "prod-canary" else ["PrometheusRule", "ServiceMonitor"])
+    for resource in custom:
+        assert crd_check(resource) == "ok", resource["kind"]
+    edge = sorted(d["kind"] for d in plain if d["kind"] in ("Ingress", "NetworkPolicy"))
+    assert edge == ([] if overlay == "prod-canary" else ["Ingress", "NetworkPolicy"])
 
     deployment = only(docs, "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -304,15 +347,35 @@ def test_the_validators_reject_broken_manifests(
     assert crd_check(monitor).startswith("invalid")
     monitor["spec"]["endpoints"][0] = {"port": "http", "pathh": "/metrics"}
     assert "$.spec.endpoints[0].pathh" in crd_check(monitor)
+    rule = only(docs, "PrometheusRule")
+    assert crd_check(rule) == "ok"
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "five minutes"
+    assert crd_check(rule).startswith("invalid")
+    rule["spec"]["groups"][0]["rules"][0] = {"alert": "X", "expr": "up", "fore": "5m"}
+    assert "$.spec.groups[0].rules[0].fore" in crd_check(rule)
+    for kind, breakage in (
+        (
+            "Ingress",
+            lambda d: d["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].update(
+                port={"number": "http"}
+            ),
+        ),
+        ("NetworkPolicy", lambda d: d["spec"]["ingress"][0].update(ports=[{"port": [80]}])),
+    ):
+        doc = only(docs, kind)
+        breakage(doc)
+        bad.write_text(yaml.safe_dump(doc))
+        assert tools.run("kubernetes-validate", "--strict", "--no-warn", bad).returncode != 0, kind
 
 
-# Validates ServiceMonitors with models generated from the prometheus-operator CRD schema, and rejects
+# Validates ServiceMonitors and PrometheusRules with models generated from the prometheus-operator CRD schema, and rejects
 # fields the schema does not define (the API server would prune them silently). One process serves
 # the whole session: importing the models takes seconds. Protocol: a JSON document per line in,
 # "ok" or the problem per line out.
 CRD_SERVER = """
 import json, sys
-from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
+from cloudcoil.models.prometheus_operator.v1 import PrometheusRule, ServiceMonitor
+MODELS = {"ServiceMonitor": ServiceMonitor, "PrometheusRule": PrometheusRule}
 def unknown(raw, known, where):
     if isinstance(raw, dict) and isinstance(known, dict):
         for key, value in raw.items():
@@ -326,7 +389,8 @@ def unknown(raw, known, where):
 for line in sys.stdin:
     doc = json.loads(line)
     try:
-        dumped = ServiceMonitor.model_validate(doc).model_dump(by_alias=True, exclude_unset=True)
+        model = MODELS[doc["kind"]]
+        dumped = model.model_validate(doc).model_dump(by_alias=True, exclude_unset=True)
         problems = list(unknown(doc, dumped, "$"))
         answer = f"fields the CRD schema does not define: {problems}" if problems else "ok"
     except Exception as error:
@@ -382,8 +446,45 @@ def test_probes_and_port_match_the_service(rendered: Path, tools: Tools) -> None
 def test_servicemonitor_scrapes_what_the_service_serves(rendered: Path, tools: Tools) -> None:
     docs = render_overlay(rendered, tools, "prod")
     endpoint = only(docs, "ServiceMonitor")["spec"]["endpoints"][0]
-    assert endpoint["port"] == only(docs, "Service")["spec"]["ports"][0]["name"]
+    service_ports = {p["name"]: p for p in only(docs, "Service")["spec"]["ports"]}
+    container = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    # /metrics on its own port (the agreed `metrics` container port, default 9100), not the API's
+    assert endpoint["port"] == "metrics" and service_ports["metrics"]["targetPort"] == "metrics"
+    assert container_ports["metrics"] == 9100 != container_ports["http"]
     assert endpoint["path"] in served_paths(rendered), "the service must serve /metrics"
+
+
+@pytest.mark.parametrize("overlay", ["staging", "prod"])
+def test_the_edge_is_locked_down(rendered: Path, tools: Tools, overlay: str) -> None:
+    """The Ingress reaches only the API port; the NetworkPolicy admits only the ingress
+    controller (API port) and the monitoring namespace (metrics port) to the service's pods."""
+    docs = render_overlay(rendered, tools, overlay)
+    ingress, policy = only(docs, "Ingress"), only(docs, "NetworkPolicy")
+    service = only(docs, "Service")
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends and all(b["name"] == service["metadata"]["name"] for b in backends)
+    assert {b["port"].get("name") for b in backends} == {"http"}, "only the API port is public"
+    assert "defaultBackend" not in ingress["spec"]
+    hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+    assert hosts == set(ingress["spec"]["tls"][0]["hosts"]), "every host is served with TLS"
+    assert (overlay == "staging") == any(".staging." in host for host in hosts)
+
+    labels = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    allowed = {}
+    for rule in policy["spec"]["ingress"]:
+        assert rule.get("from"), "a rule without `from` admits every source"
+        for source in rule["from"]:
+            assert set(source) == {"namespaceSelector"}, source  # no ipBlock, no bare podSelector
+            namespace = source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            allowed[namespace] = {port["port"] for port in rule["ports"]}
+    assert allowed == {"ingress-nginx": {"http"}, "monitoring": {"metrics"}}
 
 
 def test_pods_are_locked_down(rendered: Path, tools: Tools) -> None:

@@ -95,10 +95,12 @@ def _validate_data(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def _model_card(settings: Settings, _: argparse.Namespace) -> int:
+def _model_card(settings: Settings, args: argparse.Namespace) -> int:
     from .tools.model_card import main as write_model_card
 
-    return write_model_card(settings)
+    return write_model_card(
+        settings, report=args.report, allow_non_champion=args.allow_non_champion
+    )
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -151,7 +153,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] =
         "check data/train.csv and data/golden.csv against the contract",
         _validate_data,
     ),
-    "model-card": ("fill docs/model-card.md from reports/eval.json (after evaluate)", _model_card),
+    "model-card": ("fill docs/model-card.md from the champion's own eval report", _model_card),
     "serve": ("serve the champion over HTTP", _serve),
     "loadtest": ("load test a running service against slo.yaml (exit 1 on breach)", _loadtest),
     "drift": ("PSI of a CSV of inputs vs the training reference -> reports/drift.*", _drift),
@@ -182,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
             from .tools.loadtest import add_arguments
 
             add_arguments(command)
+        if name == "model-card":
+            from .tools.model_card import add_arguments as add_card_arguments
+
+            add_card_arguments(command)
         if name == "drift":
             from .tools.drift_report import add_arguments as add_drift_arguments
 

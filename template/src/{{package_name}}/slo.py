@@ -42,11 +42,17 @@ class Cost(_Strict):
     instance_hourly_price_usd: float = Field(gt=0)
 
 
+class DataFreshness(_Strict):
+    # The served model's training snapshot may be at most this old (alert TrainingDataStale).
+    max_age_days: float = Field(default=30, gt=0)
+
+
 class Objectives(_Strict):
     latency_p95_ms: float = Field(gt=0)
     max_error_rate: float = Field(gt=0, lt=1)
     quality: Quality
     cost: Cost
+    data_freshness: DataFreshness = DataFreshness()
 
 
 class Rollback(_Strict):
