@@ -156,7 +156,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] =
     "loadtest": ("load test a running service against slo.yaml (exit 1 on breach)", _loadtest),
     "drift": ("PSI of a CSV of inputs vs the training reference -> reports/drift.*", _drift),
     "ops": ("render|check alerts, dashboard and docs/slo.md from slo.yaml", _ops),
-    "bench": ("throughput with telemetry on vs off (overhead budget 15%)", _bench),
+    "bench": ("the service vs a bare ASGI app on ./model (docs/performance.md)", _bench),
 }
 
 

@@ -28,7 +28,7 @@ from .predictor import (
     UnsupportedMediaType,
     error_details,
 )
-from .routes import add_routes
+from .routes import PredictEndpoint, add_routes
 from .telemetry import Telemetry, TelemetryMiddleware, configure_logging
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ def create_app(
     )
     app.state.model = model
     app.state.runtime = Runtime(settings, predictor, telemetry)
+    # Added first = innermost: the telemetry middleware wraps the /predict fast path too.
+    app.add_middleware(PredictEndpoint, predictor=predictor, telemetry=telemetry)
     if telemetry.enabled:
         app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
 
