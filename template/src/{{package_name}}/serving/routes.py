@@ -1,4 +1,4 @@
-"""The service's HTTP endpoints: /predict, /healthz, /readyz, /version, /metrics."""
+"""The service's HTTP endpoints: /predict, /healthz, /readyz, /version; /metrics on its own port."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from starlette.applications import Starlette
 
 from .._template import PROJECT_SLUG, TEMPLATE_VERSION
 from ..artifact import LoadedModel
 from ..ops.metrics import PREDICT_ROUTE
-from .deps import AppRuntime, MaybeModel
+from .deps import AppRuntime, MaybeModel, Runtime
 from .predictor import (
     BodyRefused,
     ClientGone,
@@ -268,10 +269,21 @@ async def version(model: MaybeModel) -> VersionResponse:
     )
 
 
-async def metrics(model: MaybeModel, runtime: AppRuntime) -> Response:
-    # Text format 0.0.4: the per-prediction cost gauge and the cumulative cost counter share
-    # a stem, which OpenMetrics would reject.
-    return Response(runtime.telemetry.metrics_text(model), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+def metrics_app(app: FastAPI) -> Starlette:
+    """The app served on SERVICE_METRICS_PORT: GET /metrics of `app` (its model and telemetry),
+    nothing else. The API port does not serve /metrics."""
+
+    async def metrics(_: Request) -> Response:
+        runtime: Runtime = app.state.runtime
+        # Text format 0.0.4: the per-prediction cost gauge and the cumulative cost counter share
+        # a stem, which OpenMetrics would reject.
+        return Response(
+            runtime.telemetry.metrics_text(app.state.model), media_type=CONTENT_TYPE_PLAIN_0_0_4
+        )
+
+    scrape = Starlette()
+    scrape.add_route("/metrics", metrics, methods=["GET"])
+    return scrape
 
 
 def add_routes(app: FastAPI, predictor: Predictor) -> None:
@@ -293,4 +305,3 @@ def add_routes(app: FastAPI, predictor: Predictor) -> None:
         responses={503: {"model": NotReady, "description": "the model is not loaded (yet)"}},
     )
     app.add_api_route("/version", version, methods=["GET"], response_model=VersionResponse)
-    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

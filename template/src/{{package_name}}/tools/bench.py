@@ -324,9 +324,9 @@ async def open_loop(
 
 # -- the benchmark --
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per phase")
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds per run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per phase")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per run")
     parser.add_argument("--connections", type=int, default=32, help="closed-loop connections")
     parser.add_argument(
         "--rate-share", type=float, default=0.5, help="fixed rate, share of the bare peak"
