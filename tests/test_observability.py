@@ -437,7 +437,7 @@ def test_prometheus_config_loads_the_rules_and_scrapes_the_service(
     config = yaml.safe_load((folder / "prometheus.yml").read_text())
     slug = yaml.safe_load((path / "slo.yaml").read_text())["service"]
     (job,) = config["scrape_configs"]
-    assert job["job_name"] == slug and job["static_configs"][0]["targets"] == ["service:8000"]
+    assert job["job_name"] == slug and job["static_configs"][0]["targets"] == ["service:9100"]  # SERVICE_METRICS_PORT
     assert config["rule_files"] == [ALERTS.name]
     collector = yaml.safe_load((path / "observability/otel-collector/config.yaml").read_text())
     assert collector["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]

@@ -49,7 +49,7 @@ def test_the_champion_is_served_over_http(
     server = subprocess.Popen(
         [str(project.path / ".venv" / "bin" / project.package), "serve", "--port", str(port)],
         cwd=project.path,
-        env=tool_env(OTEL_TRACES_EXPORTER="none"),
+        env=tool_env(OTEL_TRACES_EXPORTER="none", SERVICE_METRICS_PORT=str(free_port())),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -79,3 +79,19 @@ def test_the_champion_is_served_over_http(
         assert status == 200 and version["model_alias"] == "champion"
     finally:
         stop(server)
+    if answers != "default":
+        return  # the benchmark does not depend on the answers: run it once (CI budget)
+    # `make bench` in its short mode on the exported champion: it keeps working (it prints ratios
+    # and writes JSON; nothing about the figures is asserted: they are not timings to test).
+    started = time.perf_counter()
+    out = project.path / "reports" / "bench.json"
+    bench = run(
+        [str(project.path / ".venv" / "bin" / project.package), "bench", "--short", "--out", str(out)],
+        project.path,
+        timeout=900,
+        SERVICE_MODEL_DIR=str(project.path / "reports" / "served"),
+    )
+    print(f"{answers}: bench --short took {time.perf_counter() - started:.0f}s\n{bench.stdout}")
+    report = json.loads(out.read_text())
+    assert set(report["peak"]) == {"bare", "service", "service-all", "service-off"}
+    assert not any(report["non_200"].values()), report["non_200"]

@@ -34,23 +34,38 @@ def test_real_prometheus_scrapes_the_running_service(
     binary = shutil.which("prometheus")
     assert binary, "prometheus not found: apt-get install -y prometheus"
     slug = yaml.safe_load((project.path / "slo.yaml").read_text())["service"]
-    port, prom_port = free_port(), free_port()
+    port, metrics_port, prom_port = free_port(), free_port(), free_port()
     logs = tmp_path / "service.log", tmp_path / "prometheus.log"
     with logs[0].open("w") as service_log, logs[1].open("w") as prometheus_log:
-        _scrape_check(project, slug, port, prom_port, tmp_path, binary, service_log, prometheus_log)
+        _scrape_check(
+            project,
+            slug,
+            (port, metrics_port),
+            prom_port,
+            tmp_path,
+            binary,
+            service_log,
+            prometheus_log,
+        )
 
 
 def _scrape_check(
     project: Any,
     slug: str,
-    port: int,
+    ports: tuple[int, int],
     prom_port: int,
     tmp_path: Path,
     binary: str,
     service_log: Any,
     prometheus_log: Any,
 ) -> None:
-    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "SERVICE_PORT": str(port)}
+    port, metrics_port = ports  # the API, and /metrics on its own port
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "none",
+        "SERVICE_PORT": str(port),
+        "SERVICE_METRICS_PORT": str(metrics_port),
+    }
     env.pop("VIRTUAL_ENV", None)
     service = subprocess.Popen(
         [str(project.path / ".venv" / "bin" / project.package), "serve", "--port", str(port)],
@@ -63,7 +78,7 @@ def _scrape_check(
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(project.path / ALERTS)],
         "scrape_configs": [
-            {"job_name": slug, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+            {"job_name": slug, "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}
         ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))

@@ -104,17 +104,57 @@ def _model_card(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    from collections.abc import Iterator
+
     import uvicorn
 
     from .serving.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_config=None,
-        access_log=False,
+    class MetricsServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the API server handles SIGTERM/SIGINT; this one stops after it
+
+    app = create_app(settings)
+    host = args.host or settings.host
+    # uvicorn picks uvloop and httptools (installed with the service); no access log: the
+    # telemetry middleware writes the useful lines.
+    api = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=args.port or settings.port, log_config=None, access_log=False
+        )
     )
+    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    scrape = MetricsServer(
+        uvicorn.Config(
+            app.state.metrics_app,
+            host=host,
+            port=metrics_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+
+    async def serve() -> None:
+        metrics = asyncio.create_task(scrape.serve()) if metrics_port else None
+        try:
+            await api.serve()
+        finally:
+            scrape.should_exit = True
+            if metrics is not None:
+                await metrics
+
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover (installed with the service on Linux and macOS)
+        loop_factory = None
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory) as run:
+        run.run(serve())
     return 0
 
 
@@ -158,7 +198,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] =
     "loadtest": ("load test a running service against slo.yaml (exit 1 on breach)", _loadtest),
     "drift": ("PSI of a CSV of inputs vs the training reference -> reports/drift.*", _drift),
     "ops": ("render|check alerts, dashboard and docs/slo.md from slo.yaml", _ops),
-    "bench": ("throughput with telemetry on vs off (overhead budget 15%)", _bench),
+    "bench": ("the service vs a bare ASGI app on ./model (docs/performance.md)", _bench),
 }
 
 
@@ -179,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--host", default=None, help="default: SERVICE_HOST or 127.0.0.1")
             command.add_argument(
                 "--port", type=int, default=None, help="default: SERVICE_PORT or 8000"
+            )
+            command.add_argument(
+                "--metrics-port",
+                type=int,
+                default=None,
+                help="/metrics only; 0 = none (default: SERVICE_METRICS_PORT or 9100)",
             )
         if name == "loadtest":
             from .tools.loadtest import add_arguments

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # /metrics is served on its own port (not the API's): scrapes never queue behind predictions,
+    # and the API port can be exposed without exposing the metrics.
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
     log_level: str = "INFO"
     traces_exporter: TracesExporter = Field(
         default=cast(TracesExporter, TRACES_EXPORTER_ANSWER),
