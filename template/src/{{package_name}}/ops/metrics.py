@@ -18,6 +18,8 @@ MODEL_READY = f"{PREFIX}_model_ready"
 FEATURE_DRIFT_PSI = f"{PREFIX}_feature_drift_psi"
 PREDICTION_COST = f"{PREFIX}_prediction_cost_usd"
 PREDICTION_COST_TOTAL = f"{PREFIX}_prediction_cost_usd_total"
+# Age of the training snapshot of the served model (slo.yaml objectives.data_freshness).
+TRAINING_DATA_AGE = f"{PREFIX}_training_data_age_seconds"
 
 # metric -> (type, label names). Histograms also expose _bucket, _count and _sum series.
 EXPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -30,6 +32,7 @@ EXPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
     FEATURE_DRIFT_PSI: ("gauge", ("feature",)),
     PREDICTION_COST: ("gauge", ()),
     PREDICTION_COST_TOTAL: ("counter", ()),
+    TRAINING_DATA_AGE: ("gauge", ()),
 }
 
 PREDICT_ROUTE = "/predict"

@@ -151,6 +151,7 @@ class Predictor:
         self._many = TypeAdapter(list[self.record])  # type: ignore[name-defined]
         self.guard = RangeGuard(contract)
         self.classes = contract.classes
+        self._codes = contract.category_codes
 
     def check_body_size(self, size: int) -> None:
         """413 for a body over slo.yaml's `guardrails.max_body_bytes` (declared or received)."""
@@ -221,10 +222,14 @@ class Predictor:
             raise RequestValidationError(
                 [{**e, "loc": (*prefix, *e["loc"])} for e in error.errors(include_url=False)]
             ) from error
-        features = np.array(
-            [[np.nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows],
-            dtype=float,
-        )
+        if self._codes:  # category features: their string -> code (unknown = UNKNOWN_CODE)
+            features = self.contract.encode_records([row.__dict__ for row in rows])
+        else:
+            names = self.names
+            features = np.array(
+                [[np.nan if (v := getattr(row, n)) is None else v for n in names] for row in rows],
+                dtype=float,
+            )
         return features, prefix != ("body",)
 
     def predict(self, model: LoadedModel, features: np.ndarray) -> PredictionBatch:
