@@ -225,9 +225,9 @@ class DataContract:
                 )
             values = column[~nulls]
             if feature.categories is not None:
-                odd = ~values.astype(str).isin(feature.categories)
+                odd = ~nulls & ~column.astype(str).isin(feature.categories)
                 if odd.any():
-                    seen = sorted({str(v) for v in values[odd]})[:MAX_ROWS_QUOTED]
+                    seen = sorted({str(v) for v in column[odd]})[:MAX_ROWS_QUOTED]
                     problems.append(
                         f"{feature.name}: {int(odd.sum())} value(s) not in the allowed categories "
                         f"{list(feature.categories)} (e.g. {seen}){_rows(odd)}"
@@ -239,17 +239,19 @@ class DataContract:
                     "(a string feature is `dtype: category` with its `allowed` values)"
                 )
                 continue
-            if feature.min is not None and (low := values < feature.min).any():
+            # Masks over the whole column (NaN compares False), so row numbers are the file's.
+            if feature.min is not None and (low := column < feature.min).any():
                 problems.append(
                     f"{feature.name}: {int(low.sum())} value(s) below the minimum {feature.min}"
                     f"{_rows(low)}"
                 )
-            if feature.max is not None and (high := values > feature.max).any():
+            if feature.max is not None and (high := column > feature.max).any():
                 problems.append(
                     f"{feature.name}: {int(high.sum())} value(s) above the maximum {feature.max}"
                     f"{_rows(high)}"
                 )
-            if feature.allowed is not None and (odd := ~values.isin(feature.allowed)).any():
+            odd = ~nulls & ~column.isin(feature.allowed or ())
+            if feature.allowed is not None and odd.any():
                 problems.append(
                     f"{feature.name}: {int(odd.sum())} value(s) not in the allowed set "
                     f"{list(feature.allowed)}{_rows(odd)}"
