@@ -92,7 +92,7 @@ def trusted_types(pipeline: object) -> list[str]:
     return list(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
 
 
-def make_pipeline(contract: DataContract) -> object:
+def make_pipeline(contract: DataContract) -> Any:
     """The team's build_pipeline(), given the contract when it takes one (model.py is team-owned
     and may predate the parameter)."""
     if "contract" in inspect.signature(build_pipeline).parameters:
@@ -100,13 +100,16 @@ def make_pipeline(contract: DataContract) -> object:
     return build_pipeline()
 
 
-def train(settings: Settings) -> TrainResult:
+def train(settings: Settings, pipeline: Any | None = None) -> TrainResult:
+    """Fit model.py's pipeline (or `pipeline`, an unfitted estimator: a notebook, a test) on the
+    current training snapshot and register it as the challenger."""
     slo = load_slo(settings.slo_path)
     contract = DataContract.load(settings.contract_path)
     snapshot = snapshot_for(settings, "training", contract)
     snapshot_file = snapshot.path(settings.snapshots_dir)
     features, target = load_dataset(snapshot_file, contract)
-    pipeline: Any = make_pipeline(contract)
+    if pipeline is None:
+        pipeline = make_pipeline(contract)
     pipeline.fit(features, target)
     metrics = {
         f"train_{k}": v for k, v in score(slo.model_task, pipeline, features, target).items()
@@ -129,7 +132,15 @@ def train(settings: Settings) -> TrainResult:
         process_wide_uris(settings.tracking_uri),
         mlflow.start_run(experiment_id=registry.experiment_id(), tags=tags) as run,
     ):
-        mlflow.log_params({**PARAMS, "n_train_rows": len(target), "n_features": features.shape[1]})
+        estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+        mlflow.log_params(
+            {
+                **PARAMS,
+                "estimator": type(estimator).__name__,
+                "n_train_rows": len(target),
+                "n_features": features.shape[1],
+            }
+        )
         mlflow.log_metrics(metrics)
         mlflow.log_input(
             from_pandas(read_frame(snapshot_file), source=snapshot.source, name=snapshot.file),
