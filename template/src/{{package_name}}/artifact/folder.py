@@ -27,7 +27,16 @@ REFERENCE_FILE = "feature_profile.json"
 # The sklearn flavour's model file format: skops, never pickle.
 SERIALIZATION_FORMAT = "skops"
 # Only these may be instantiated from a model file: a file asking for anything else is refused.
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+# LightGBM (the boosting library slipway tests end to end) is trusted too; its booster state
+# is an OrderedDict. A model of another library needs its prefix added here (platform change).
+TRUSTED_MODULE_PREFIXES = (
+    "sklearn.",
+    "numpy.",
+    "scipy.",
+    "builtins.",
+    "lightgbm.",
+    "collections.OrderedDict",
+)
 
 
 @dataclass(frozen=True)

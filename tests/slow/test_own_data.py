@@ -1,0 +1,248 @@
+"""Slow: a fraud team brings its own data and model, without editing a platform-owned file.
+
+Render; a synthetic transactions table (numbers, categories, missing values) in a real PostgreSQL
+(Debian's package, started here on 127.0.0.1 with its own data directory) and a Parquet golden
+set; `contract infer`; `ingest` from both; a tree ensemble, then LightGBM, trained and gated;
+served: /predict takes the category strings, an unknown category gets its 422; a worse model fails
+the gate against the champion; a CI-like run with a fresh registry still compares with the
+baseline recorded in git (data/baseline.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.commands import run, tool_env
+from tests.support.render import example_answers, render
+from tests.support.servers import free_port, http, stop, wait_for
+
+PG_BIN = Path("/usr/lib/postgresql")
+
+SYNTHETIC = """
+import sys
+import numpy as np
+import pandas as pd
+import sqlalchemy
+
+def frame(rows, seed):
+    rng = np.random.default_rng(seed)
+    f = pd.DataFrame({
+        "amount": rng.uniform(1, 5000, rows).round(2),
+        "country": rng.choice(["FR", "DE", "US", "GB"], rows),
+        "channel": rng.choice(["web", "app", "pos"], rows),
+        "account_age_days": rng.integers(0, 3650, rows),
+    })
+    f["is_fraud"] = (((f.country == "US") & (f.channel == "app")) | (f.amount > 4200)).astype(int)
+    f.loc[rng.random(rows) < 0.05, "amount"] = None  # missing values in a numeric feature
+    f.loc[rng.random(rows) < 0.05, "channel"] = None  # and in a categorical one
+    return f
+
+engine = sqlalchemy.create_engine(sys.argv[1])
+with engine.begin() as connection:
+    frame(1500, 1).to_sql("transactions", connection, index=False, if_exists="replace")
+engine.dispose()
+frame(500, 2).to_parquet(sys.argv[2], index=False)
+"""
+
+FOREST = """
+from typing import Any
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+from .data.contract import DataContract
+from .data.features import preprocessing
+
+PARAMS: dict[str, Any] = {"n_estimators": 60}
+
+def build_pipeline(params: dict[str, Any] | None = None, contract: DataContract | None = None) -> Pipeline:
+    chosen = {**PARAMS, **(params or {})}
+    return Pipeline([("prepare", preprocessing(contract, scale=False)),
+                     ("model", RandomForestClassifier(n_estimators=chosen["n_estimators"], random_state=0))])
+"""
+
+BOOSTING = """
+from typing import Any
+from lightgbm import LGBMClassifier
+from sklearn.pipeline import Pipeline
+from .data.contract import DataContract
+from .data.features import preprocessing
+
+PARAMS: dict[str, Any] = {"n_estimators": 80}
+
+def build_pipeline(params: dict[str, Any] | None = None, contract: DataContract | None = None) -> Pipeline:
+    chosen = {**PARAMS, **(params or {})}
+    return Pipeline([("prepare", preprocessing(contract, scale=False)),
+                     ("model", LGBMClassifier(n_estimators=chosen["n_estimators"], verbose=-1, random_state=0))])
+"""
+
+# A worse model: one split on one feature.
+STUMP = """
+from typing import Any
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
+from .data.contract import DataContract
+
+PARAMS: dict[str, Any] = {}
+
+def build_pipeline(params: dict[str, Any] | None = None, contract: DataContract | None = None) -> Pipeline:
+    only_age = ColumnTransformer([("age", SimpleImputer(), [3])])
+    return Pipeline([("prepare", only_age), ("model", DecisionTreeClassifier(max_depth=1))])
+"""
+
+
+def _pg_bin() -> Path:
+    versions = sorted(PG_BIN.glob("*/bin/initdb"))
+    if not versions:
+        pytest.skip("PostgreSQL is not installed (Debian package `postgresql`; ./dev test adds it)")
+    return versions[-1].parent
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of this test only: own data directory, 127.0.0.1, a free port;
+    as an unprivileged user when the test runs as root (postgres refuses root)."""
+    bindir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="slipway-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        root.chmod(0o755)
+        shutil.chown(root, "nobody")
+        prefix = ["runuser", "-u", "nobody", "--"]
+    data, port = root / "data", free_port()
+    subprocess.run(
+        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off"
+    subprocess.run(
+        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+         str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_fraud_team_brings_its_own_database_and_model(
+    postgres: str, tmp_path: Path
+) -> None:
+    started = time.perf_counter()
+    answers = example_answers("default")
+    project = render(tmp_path / "fraud", answers, skip_tasks=False)
+    package = str(answers["package_name"])
+    run(["make", "setup"], project, timeout=1200)
+    python = str(project / ".venv" / "bin" / "python")
+    env = {"FRAUD_DB_URL": postgres}
+
+    def cli(*args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+        command = [str(project / ".venv" / "bin" / package), *args]
+        if check:
+            return run(command, project, timeout=600, **env, **extra)
+        return subprocess.run(
+            command, cwd=project, env=tool_env(**env, **extra), capture_output=True, text=True,
+            timeout=600,
+        )
+
+    # The team's data: a table in its database, a Parquet golden set.
+    golden = project / "data" / "golden.parquet"
+    run([python, "-c", SYNTHETIC, postgres, str(golden)], project)
+
+    # Bootstrap the contract from its own data, then name the classes.
+    cli("contract", "infer", str(golden), "--target", "is_fraud", "--out", "data/contract.yaml")
+    contract = yaml.safe_load((project / "data" / "contract.yaml").read_text())
+    contract["classes"] = {0: "legit", 1: "fraud"}
+    (project / "data" / "contract.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    by_name = {f["name"]: f for f in contract["features"]}
+    assert by_name["country"]["dtype"] == "category" and by_name["amount"]["nullable"]
+    assert by_name["country"]["allowed"] == ["DE", "FR", "GB", "US"]
+
+    # Where the data comes from: team-owned, no credentials (the URL is in FRAUD_DB_URL).
+    (project / "data" / "sources.yaml").write_text(
+        "training:\n  url_env: FRAUD_DB_URL\n  query: SELECT * FROM transactions\n"
+        "golden:\n  path: golden.parquet\n"
+    )
+    ingested = cli("ingest").stdout
+    assert "training: 1500 rows from sql:FRAUD_DB_URL" in ingested, ingested
+    assert "golden: 500 rows from" in ingested
+
+    # model.py is team-owned: a tree ensemble first, then LightGBM.
+    model = project / "src" / package / "model.py"
+    model.write_text(FOREST)
+    cli("train")
+    gate = cli("evaluate").stdout
+    assert "scored" in gate and "version 1" in gate and "eval gate passed" in gate, gate
+    cli("promote")
+    baseline = json.loads((project / "data" / "baseline.json").read_text())
+    assert baseline["version"] == "1" and baseline["metrics"]["f1"] > 0.9
+
+    model.write_text(BOOSTING)
+    cli("train")
+    gate = cli("evaluate").stdout
+    assert "registry champion v1" in gate and "eval gate passed" in gate, gate
+    cli("promote")
+
+    # Served: category strings in, label names from the contract out.
+    cli("export", "--alias", "champion", "--out", "model")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(project / ".venv" / "bin" / package), "serve", "--port", str(port)],
+        cwd=project,
+        env=tool_env(OTEL_TRACES_EXPORTER="none", SERVICE_MODEL_DIR=str(project / "model")),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/readyz", timeout=120, process=server)
+        record = {"amount": 80.0, "country": "US", "channel": "app", "account_age_days": 30}
+        status, body = http("POST", f"{base}/predict", record)
+        assert status == 200, body
+        assert json.loads(body)["predictions"][0]["label_name"] == "fraud"
+        status, body = http("POST", f"{base}/predict", {**record, "amount": None, "channel": None})
+        assert status == 200, body
+        status, body = http("POST", f"{base}/predict", {**record, "country": "BR"})
+        assert status == 422 and "allowed categories" in body, body
+        status, body = http("GET", f"{base}/version")
+        snapshot = json.loads(body)["training_data"]
+        assert snapshot["source"] == "sql:FRAUD_DB_URL" and snapshot["rows"] == 1500, body
+        assert snapshot["query"] == "SELECT * FROM transactions"
+    finally:
+        stop(server)
+
+    # A worse model fails the gate against the champion...
+    model.write_text(STUMP)
+    cli("train")
+    failed = cli("evaluate", check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "FAIL  no_regression_vs_champion" in failed.stdout, failed.stdout
+
+    # ...and, in a CI-like run with a fresh embedded registry, against the recorded baseline.
+    fresh = f"sqlite:///{tmp_path / 'ci.db'}"
+    cli("train", MLFLOW_TRACKING_URI=fresh, SERVICE_ARTIFACT_ROOT=str(tmp_path / "ci-art"))
+    ci = cli("evaluate", check=False, MLFLOW_TRACKING_URI=fresh,
+             SERVICE_ARTIFACT_ROOT=str(tmp_path / "ci-art"))
+    assert ci.returncode == 1, ci.stdout + ci.stderr
+    assert "baseline: data/baseline.json (champion v2" in ci.stdout, ci.stdout
+    assert "FAIL  no_regression_vs_champion" in ci.stdout
+    print(f"fraud team end to end: {time.perf_counter() - started:.0f}s")
