@@ -143,7 +143,8 @@ def train(settings: Settings, pipeline: Any | None = None) -> TrainResult:
         )
         mlflow.log_metrics(metrics)
         mlflow.log_input(
-            from_pandas(read_frame(snapshot_file), source=snapshot.source, name=snapshot.file),
+            # The snapshot file is the dataset's source (its origin is in the tags above).
+            from_pandas(read_frame(snapshot_file), source=str(snapshot_file), name=snapshot.file),
             context="training",
         )
         mlflow.log_artifact(str(snapshot_file), artifact_path="snapshot")
