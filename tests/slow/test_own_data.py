@@ -170,26 +170,47 @@ def test_a_fraud_team_brings_its_own_database_and_model(
     python = str(project / ".venv" / "bin" / "python")
     env = {"FRAUD_DB_URL": postgres}
 
-    def cli(*args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
-        command = [str(project / ".venv" / "bin" / package), *args]
-        if check:
-            return run(command, project, timeout=600, **env, **extra)
-        return subprocess.run(
-            command,
-            check=False,
-            cwd=project,
-            env=tool_env(**env, **extra),
-            capture_output=True,
-            text=True,
-            timeout=600,
+    def cli(*steps: list[str], **extra: str) -> list[tuple[int, str]]:
+        """The package's commands (its cli.main, the console script's entry point), several in
+        one process so MLflow is imported once: [(exit code, stdout)] per step."""
+        driver = (
+            "import contextlib, io, json, os, sys\n"
+            f"from {package} import cli\n"
+            "out = []\n"
+            "for step in json.loads(sys.argv[1]):\n"
+            "    os.environ.update(step.get('env', {}))\n"
+            "    buffer = io.StringIO()\n"
+            "    with contextlib.redirect_stdout(buffer):\n"
+            "        code = cli.main(step['args'])\n"
+            "    out.append([code, buffer.getvalue()])\n"
+            "print(json.dumps(out))\n"
         )
+        plan = [s if isinstance(s, dict) else {"args": s} for s in steps]
+        result = run([python, "-c", driver, json.dumps(plan)], project, timeout=900, **env, **extra)
+        return [(code, text) for code, text in json.loads(result.stdout.splitlines()[-1])]
+
+    def passed(results: list[tuple[int, str]]) -> list[str]:
+        assert all(code == 0 for code, _ in results), results
+        return [text for _, text in results]
 
     # The team's data: a table in its database, a Parquet golden set.
     golden = project / "data" / "golden.parquet"
     run([python, "-c", SYNTHETIC, postgres, str(golden)], project)
 
     # Bootstrap the contract from its own data, then name the classes.
-    cli("contract", "infer", str(golden), "--target", "is_fraud", "--out", "data/contract.yaml")
+    passed(
+        cli(
+            [
+                "contract",
+                "infer",
+                str(golden),
+                "--target",
+                "is_fraud",
+                "--out",
+                "data/contract.yaml",
+            ]
+        )
+    )
     contract = yaml.safe_load((project / "data" / "contract.yaml").read_text())
     contract["classes"] = {0: "legit", 1: "fraud"}
     (project / "data" / "contract.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
@@ -202,29 +223,30 @@ def test_a_fraud_team_brings_its_own_database_and_model(
         "training:\n  url_env: FRAUD_DB_URL\n  query: SELECT * FROM transactions\n"
         "golden:\n  path: golden.parquet\n"
     )
-    ingested = cli("ingest").stdout
-    assert "training: 1500 rows from sql:FRAUD_DB_URL" in ingested, ingested
-    assert "golden: 500 rows from" in ingested
-
-    # model.py is team-owned: a tree ensemble first, then LightGBM.
+    # model.py is team-owned: a tree ensemble first...
     model = project / "src" / package / "model.py"
     model.write_text(FOREST)
-    cli("train")
-    gate = cli("evaluate").stdout
-    assert "scored" in gate and "version 1" in gate and "eval gate passed" in gate, gate
-    cli("promote")
+    ingested, _, gate, _ = passed(cli(["ingest"], ["train"], ["evaluate"], ["promote"]))
+    assert "training: 1500 rows from sql:FRAUD_DB_URL" in ingested, ingested
+    assert "golden: 500 rows from" in ingested
+    assert "version 1" in gate and "eval gate passed" in gate, gate
     baseline = json.loads((project / "data" / "baseline.json").read_text())
     assert baseline["version"] == "1" and baseline["metrics"]["f1"] > 0.9
 
+    # ...then LightGBM, gated against the tree ensemble and promoted.
     model.write_text(BOOSTING)
-    cli("train")
-    gate = cli("evaluate").stdout
+    _, gate, _, _ = passed(
+        cli(
+            ["train"],
+            ["evaluate"],
+            ["promote"],
+            ["export", "--alias", "champion", "--out", "model"],
+        )
+    )
     assert "registry champion v1" in gate and "eval gate passed" in gate, gate
-    cli("promote")
+    print(f"data, contract, ingest, two models trained: {time.perf_counter() - started:.0f}s")
 
     # Served: category strings in, label names from the contract out.
-    cli("export", "--alias", "champion", "--out", "model")
-    print(f"data, contract, ingest, two models trained: {time.perf_counter() - started:.0f}s")
     port = free_port()
     server = subprocess.Popen(
         [str(project / ".venv" / "bin" / package), "serve", "--port", str(port)],
@@ -252,23 +274,17 @@ def test_a_fraud_team_brings_its_own_database_and_model(
     finally:
         stop(server)
 
-    # A worse model fails the gate against the champion...
+    # A worse model fails the gate against the champion, and, in a CI-like run with a fresh
+    # embedded registry, against the baseline recorded in git.
     model.write_text(STUMP)
-    cli("train")
-    failed = cli("evaluate", check=False)
-    assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "FAIL  no_regression_vs_champion" in failed.stdout, failed.stdout
-
-    # ...and, in a CI-like run with a fresh embedded registry, against the recorded baseline.
-    fresh = f"sqlite:///{tmp_path / 'ci.db'}"
-    cli("train", MLFLOW_TRACKING_URI=fresh, SERVICE_ARTIFACT_ROOT=str(tmp_path / "ci-art"))
-    ci = cli(
-        "evaluate",
-        check=False,
-        MLFLOW_TRACKING_URI=fresh,
-        SERVICE_ARTIFACT_ROOT=str(tmp_path / "ci-art"),
-    )
-    assert ci.returncode == 1, ci.stdout + ci.stderr
-    assert "baseline: data/baseline.json (champion v2" in ci.stdout, ci.stdout
-    assert "FAIL  no_regression_vs_champion" in ci.stdout
+    fresh = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'ci.db'}",
+        "SERVICE_ARTIFACT_ROOT": str(tmp_path / "ci-artifacts"),
+    }
+    results = cli(["train"], ["evaluate"], {"args": ["train"], "env": fresh}, ["evaluate"])
+    (_, _), (code, gate), (_, _), (ci_code, ci_gate) = results
+    assert results[0][0] == 0 and results[2][0] == 0, results
+    assert code == 1 and "FAIL  no_regression_vs_champion" in gate, gate
+    assert ci_code == 1 and "baseline: data/baseline.json (champion v2" in ci_gate, ci_gate
+    assert "FAIL  no_regression_vs_champion" in ci_gate
     print(f"fraud team end to end: {time.perf_counter() - started:.0f}s")
