@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     contract_path: Path = PROJECT_ROOT / "data" / "contract.yaml"
     train_path: Path = PROJECT_ROOT / "data" / "train.csv"
     golden_path: Path = PROJECT_ROOT / "data" / "golden.csv"
+    # Where the data comes from (data/sources.yaml) and where `ingest` writes its snapshots.
+    sources_path: Path = PROJECT_ROOT / "data" / "sources.yaml"
+    snapshots_dir: Path = PROJECT_ROOT / "data" / "snapshots"
+    # The recorded champion (kept in git, updated by promote): the gate's baseline when the
+    # registry has no champion (e.g. a CI run with a fresh embedded registry).
+    baseline_path: Path = PROJECT_ROOT / "data" / "baseline.json"
     reports_dir: Path = PROJECT_ROOT / "reports"
 
     model_name: str = PROJECT_SLUG

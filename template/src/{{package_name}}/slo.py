@@ -43,8 +43,8 @@ class Cost(_Strict):
 
 
 class DataFreshness(_Strict):
-    # The served model's training snapshot may be at most this old (alert TrainingDataStale).
-    max_age_days: float = Field(default=30, gt=0)
+    # Maximum age of the served model's training snapshot (`ingest`), in days.
+    max_age_days: float = Field(default=30.0, gt=0)
 
 
 class Objectives(_Strict):
@@ -52,7 +52,8 @@ class Objectives(_Strict):
     max_error_rate: float = Field(gt=0, lt=1)
     quality: Quality
     cost: Cost
-    data_freshness: DataFreshness = DataFreshness()
+    # Defaulted: a slo.yaml written before this objective existed stays valid.
+    data_freshness: DataFreshness = Field(default_factory=DataFreshness)
 
 
 class Rollback(_Strict):

@@ -34,6 +34,7 @@ EXPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
     FEATURE_DRIFT_PSI: ("gauge", ("feature",)),
     PREDICTION_COST: ("gauge", ()),
     PREDICTION_COST_TOTAL: ("counter", ()),
+    TRAINING_DATA_AGE: ("gauge", ()),
 }
 
 PREDICT_ROUTE = "/predict"

@@ -172,6 +172,7 @@ class Predictor:
         self._values = operator.attrgetter(*self.names)
         self.guard = RangeGuard(contract)
         self.classes = contract.classes
+        self._codes = contract.category_codes
 
     def check_body_size(self, size: int) -> None:
         """413 for a body over slo.yaml's `guardrails.max_body_bytes` (declared or received)."""
@@ -251,11 +252,14 @@ class Predictor:
             raise RequestValidationError(
                 [{**e, "loc": (*prefix, *e["loc"])} for e in error.errors(include_url=False)]
             ) from error
-        # One C call per row for the values in contract order; NumPy turns a None (a null in a
-        # nullable column) into NaN for a float array.
-        features = np.array([self._values(row) for row in rows], dtype=float)
-        if features.ndim == 1:  # a contract of one feature: attrgetter gives a value, not a tuple
-            features = features.reshape(-1, 1)
+        if self._codes:  # category features: their string -> code (unknown = UNKNOWN_CODE)
+            features = self.contract.encode_records([row.__dict__ for row in rows])
+        else:
+            # One C call per row for the values in contract order; NumPy turns a None (a null in
+            # a nullable column) into NaN for a float array.
+            features = np.array([self._values(row) for row in rows], dtype=float)
+            if features.ndim == 1:  # one feature: attrgetter gives a value, not a tuple
+                features = features.reshape(-1, 1)
         return features, prefix != ("body",)
 
     def predict(self, model: LoadedModel, features: np.ndarray) -> PredictionBatch:

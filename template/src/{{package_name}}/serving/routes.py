@@ -55,9 +55,10 @@ def record_schema(predictor: Predictor) -> dict[str, Any]:
         return schema
     for feature in predictor.contract.features:
         prop = schema["properties"][feature.name]
-        number = next((s for s in prop.get("anyOf", [prop]) if s.get("type") == "number"), prop)
+        kind = "string" if feature.is_categorical else "number"
+        number = next((s for s in prop.get("anyOf", [prop]) if s.get("type") == kind), prop)
         if feature.allowed is not None:
-            number["enum"] = list(feature.allowed)
+            number["enum"] = list(feature.categories or feature.allowed)
         if feature.min is not None:
             number["minimum"] = feature.min
         if feature.max is not None:
@@ -266,6 +267,7 @@ async def version(model: MaybeModel) -> VersionResponse:
         model_alias=model.alias if model else None,
         template_version=TEMPLATE_VERSION,
         service=PROJECT_SLUG,
+        training_data=(model.training_data or None) if model else None,
     )
 
 

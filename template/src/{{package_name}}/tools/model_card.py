@@ -144,12 +144,24 @@ def _details(
     lines += [
         f"| Task | {report['task']} |",
         f"| Training data sha256 | `{data_hash}` |",
+        *_snapshot_rows(model.get("training_data") or {}),
         f"| Evaluated at | {report['generated_at']} |",
         f"| Eval gate | {'passed' if report['passed'] else 'FAILED'} ({outcome}) |",
         f"| Template version | `{answers.get('_commit', TEMPLATE_VERSION)}` |",
         f"| Owner | `{answers.get('owner_team', 'unknown')}` |",
     ]
     return lines
+
+
+def _snapshot_rows(data: Mapping[str, Any]) -> list[str]:
+    """The training snapshot (`ingest`): where it came from, how big, when it was read."""
+    if not data:
+        return []
+    query = f", query `{data['query']}`" if data.get("query") else ""
+    return [
+        f"| Training data | `{data.get('source')}`{query}, {data.get('rows')} rows, "
+        f"ingested {data.get('created_at')} |"
+    ]
 
 
 def _data(report: Mapping[str, Any], contract: Mapping[str, Any]) -> list[str]:
