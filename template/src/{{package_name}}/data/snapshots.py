@@ -13,9 +13,10 @@ import calendar
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .contract import ContractViolation, DataContract
 from .sources import FileSource, SqlSource, load_sources, read_source
@@ -127,3 +128,14 @@ def current(folder: Path, kind: str) -> Snapshot | None:
             f"{manifest} names {snapshot.file}, which is missing: run `ingest` again"
         )
     return snapshot
+
+
+def describe_snapshot(data: Mapping[str, Any]) -> str:
+    """A recorded training snapshot in one line, for reports and the model card."""
+    if not data:
+        return "not recorded"
+    query = f", query `{data['query']}`" if data.get("query") else ""
+    return (
+        f"`{data.get('source')}`{query}, {data.get('rows')} rows, sha256 `{data.get('sha256')}`, "
+        f"ingested {data.get('created_at')}"
+    )

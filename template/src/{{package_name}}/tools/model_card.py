@@ -137,31 +137,19 @@ def _details(
             f"| Champion | version {facts.version} |",
             f"| Model type | {facts.model_type} |",
             f"| Parameters | {params or 'none recorded'} |",
-            f"| Training data snapshot | {facts.data_snapshot or 'not recorded'} |",
+            f"| Training data snapshot | {facts.data_snapshot} |",
         ]
     gate = report["checks"] if isinstance(report.get("checks"), list) else []
     outcome = "; ".join(f"{c['name']} {'pass' if c['passed'] else 'FAIL'}" for c in gate)
     lines += [
         f"| Task | {report['task']} |",
         f"| Training data sha256 | `{data_hash}` |",
-        *_snapshot_rows(model.get("training_data") or {}),
         f"| Evaluated at | {report['generated_at']} |",
         f"| Eval gate | {'passed' if report['passed'] else 'FAILED'} ({outcome}) |",
         f"| Template version | `{answers.get('_commit', TEMPLATE_VERSION)}` |",
         f"| Owner | `{answers.get('owner_team', 'unknown')}` |",
     ]
     return lines
-
-
-def _snapshot_rows(data: Mapping[str, Any]) -> list[str]:
-    """The training snapshot (`ingest`): where it came from, how big, when it was read."""
-    if not data:
-        return []
-    query = f", query `{data['query']}`" if data.get("query") else ""
-    return [
-        f"| Training data | `{data.get('source')}`{query}, {data.get('rows')} rows, "
-        f"ingested {data.get('created_at')} |"
-    ]
 
 
 def _data(report: Mapping[str, Any], contract: Mapping[str, Any]) -> list[str]:
@@ -313,23 +301,17 @@ def write_model_card(
 
 def champion_facts(registry: Any, version: Any, warning: str = "") -> ChampionFacts:
     """Model type, parameters and data snapshot of the champion, from the registry itself."""
+    from ..data.snapshots import describe_snapshot
     from ..lifecycle import CHAMPION
 
     model = registry.load(CHAMPION)
     steps = getattr(model.pipeline, "steps", None) or [("model", model.pipeline)]
     model_type = " → ".join(f"{name}: `{type(step).__name__}`" for name, step in steps)
     parameters: dict[str, str] = {}
-    snapshot = ""
     if version.run_id:
         run = registry.client.get_run(version.run_id)
         parameters = {k: str(v) for k, v in (run.data.params or {}).items()}
-    tags = {**version.tags}
-    snapshots = {k: v for k, v in tags.items() if "snapshot" in k.lower()}
-    metadata_snapshot = getattr(model, "data_snapshot", "")  # model metadata, when recorded
-    if metadata_snapshot:
-        snapshot = str(metadata_snapshot)
-    elif snapshots:
-        snapshot = ", ".join(f"`{k}` = `{v}`" for k, v in sorted(snapshots.items()))
+    snapshot = describe_snapshot(model.training_data)  # recorded by `train` from `ingest`
     return ChampionFacts(str(version.version), model_type, parameters, snapshot, warning)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import PROJECT_ROOT, Settings
 from ..data.contract import DataContract
 from ..data.loaders import load_dataset
+from ..data.snapshots import describe_snapshot
 from ..errors import RegistryError
 from ..lifecycle import CHALLENGER, CHAMPION, EVAL_PASSED_TAG, FEATURES_TAG
 from ..registry import Registry
@@ -250,16 +251,6 @@ def _plot(slo: SLO, pipeline: Any, features: np.ndarray, target: np.ndarray, out
     return name
 
 
-def _snapshot_line(data: dict[str, Any]) -> str:
-    if not data:
-        return "not recorded"
-    query = f", query `{data['query']}`" if data.get("query") else ""
-    return (
-        f"`{data.get('source')}`{query}, {data.get('rows')} rows, sha256 `{data.get('sha256')}`, "
-        f"ingested {data.get('created_at')}"
-    )
-
-
 def render_markdown(report: dict[str, Any]) -> str:
     verdict = "PASSED" if report["passed"] else "FAILED"
     model = report["model"]
@@ -272,7 +263,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Compared with: {report.get('baseline', 'none')}.",
         "",
-        f"Training snapshot: {_snapshot_line(model.get('training_data') or {})}.",
+        f"Training snapshot: {describe_snapshot(model.get('training_data') or {})}.",
         "",
         "| metric | value | champion |",
         "|---|---|---|",
