@@ -127,11 +127,13 @@ class Progress:
     """A progress line on stderr: rewritten in place on a terminal, a line per 10% (or per
     `every` seconds when the total is unknown) in a log."""
 
-    def __init__(self, total: int | None, stream: TextIO = sys.stderr, every: float = 10.0) -> None:
+    def __init__(
+        self, total: int | None, stream: TextIO | None = None, every: float = 10.0
+    ) -> None:
         self.total = total
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.every = every
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self._last = 0.0
         self._decile = -1
@@ -163,7 +165,8 @@ class Progress:
             print(self._line(), file=self.stream)
 
     def close(self) -> None:
-        print(("\r" if self.tty else "") + self._line(), file=self.stream)
+        if self.tty or not self.total or self._decile < 10:
+            print(("\r" if self.tty else "") + self._line(), file=self.stream)
 
 
 def count_rows(source: Source) -> int | None:
@@ -239,8 +242,8 @@ def predict_raw(model: LoadedModel, features: np.ndarray, classification: bool) 
     if not len(features):
         return np.empty((0,))
     if classification:
-        return np.asarray(model.pipeline.predict_proba(features), dtype=float)
-    return np.asarray(model.pipeline.predict(features), dtype=float)
+        return np.asarray(model.pipeline.predict_proba(np.ascontiguousarray(features)), dtype=float)
+    return np.asarray(model.pipeline.predict(np.ascontiguousarray(features)), dtype=float)
 
 
 def rules_for(contract: DataContract, slo: SLO, model: LoadedModel) -> RowRules:

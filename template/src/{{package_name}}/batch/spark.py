@@ -65,7 +65,7 @@ class ScoresModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
         self.classification = hasattr(self.pipeline, "predict_proba")
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
-        features = np.asarray(model_input, dtype=float)
+        features = np.ascontiguousarray(np.asarray(model_input, dtype=float))
         if self.classification:
             return np.asarray(self.pipeline.predict_proba(features), dtype=float)  # one row each
         return np.asarray(self.pipeline.predict(features), dtype=float)
