@@ -169,16 +169,33 @@ class Progress:
             print(("\r" if self.tty else "") + self._line(), file=self.stream)
 
 
+def is_parquet(source: Source) -> bool:
+    """A Parquet file, or a folder (a Parquet dataset, e.g. the output of an earlier batch)."""
+    if not isinstance(source, FileSource):
+        return False
+    if source.format is None and not source.is_url and Path(source.path).is_dir():
+        return True
+    return source.resolved_format == "parquet"
+
+
+def iter_input(source: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """data/sources.py's `iter_source`, plus local Parquet dataset folders (record batches)."""
+    if isinstance(source, FileSource) and not source.is_url and Path(source.path).is_dir():
+        import pyarrow.dataset as ds
+
+        for batch in ds.dataset(source.path, format="parquet").to_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+        return
+    yield from iter_source(source, chunk_rows)
+
+
 def count_rows(source: Source) -> int | None:
     """Rows of a Parquet source from its metadata (no data read); None when unknown."""
     if not isinstance(source, FileSource):
         return None
-    location = str(source.path)
-    if (
-        location.rstrip("/").endswith((".csv", ".csv.gz"))
-        or getattr(source, "format", None) == "csv"
-    ):
+    if not is_parquet(source):
         return None
+    location = str(source.path)
     try:
         import pyarrow.dataset as ds
 
@@ -277,7 +294,7 @@ def run_local(
     sample = DriftSample(len(contract.feature_names))
     rows = chunks = 0
     try:
-        for chunk in iter_source(source, chunk_rows):
+        for chunk in iter_input(source, chunk_rows):
             if chunks == 0:
                 missing = rules.missing_columns(list(chunk.columns))
                 clash = [c for c in rules.output_columns() if c in chunk.columns]

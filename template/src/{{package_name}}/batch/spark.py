@@ -31,7 +31,15 @@ from ..artifact import load_pipeline
 from ..data.contract import ContractViolation, DataContract
 from ..data.sources import FileSource, Source
 from ..slo import SLO
-from .job import DRIFT_SAMPLE_ROWS, BatchModel, BatchResult, input_digest, peak_rss_mib, rules_for
+from .job import (
+    DRIFT_SAMPLE_ROWS,
+    BatchModel,
+    BatchResult,
+    input_digest,
+    is_parquet,
+    peak_rss_mib,
+    rules_for,
+)
 from .rules import (
     CONFIDENCE,
     LABEL,
@@ -116,10 +124,7 @@ def _read(spark: Any, source: Source | str) -> Any:
             "read a SQL query with the local engine"
         )
     location = str(source.path)
-    if (
-        location.rstrip("/").endswith((".csv", ".csv.gz"))
-        or getattr(source, "format", None) == "csv"
-    ):
+    if not is_parquet(source):
         return spark.read.csv(location, header=True, inferSchema=True)
     return spark.read.parquet(location)
 
