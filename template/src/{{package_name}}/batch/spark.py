@@ -101,7 +101,8 @@ def spark_session(master: str | None, app_name: str) -> Any:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     chosen = master or os.environ.get("SPARK_MASTER")
-    if not chosen and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit
+    # spark-submit (PYSPARK_GATEWAY_PORT) or PYSPARK_SUBMIT_ARGS may name the master already.
+    if not chosen and not {"PYSPARK_GATEWAY_PORT", "PYSPARK_SUBMIT_ARGS"} & set(os.environ):
         chosen = "local[*]"
     if chosen:
         builder = builder.master(chosen)
