@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from slipway import copier_config
 
+from slipway import copier_config
 from tests.support.render import RenderCache, example_answers, package_dir
 from tests.support.render import project_answers as answers
 from tests.support.tools import Tools
