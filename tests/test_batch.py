@@ -21,7 +21,7 @@ from tests.support.render import project_answers as answers
 from tests.support.tools import Tools
 
 # The answer sets with the question on, one per CI provider.
-ON = ["classification-github-platform", "regression-gitlab-solo"]
+ON = ["classification-github-platform", "regression-gitlab"]
 IMAGE = "registry.example.com/team/svc-batch@sha256:" + "cd" * 32
 
 
