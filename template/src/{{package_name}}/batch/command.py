@@ -1,5 +1,6 @@
 """`<package> batch-score`: arguments, and the run the CLI calls (the drift report is passed in
-by the CLI, which sits above tools/)."""
+by the CLI, which sits above tools/). Importing this module stays light (no pandas, no MLflow):
+the CLI builds every command's arguments, in the serving image too."""
 
 from __future__ import annotations
 
@@ -10,13 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..data.contract import DataContract
-from ..data.sources import parse_source
 from ..lifecycle import CHAMPION
-from ..slo import load_slo
-from .job import DEFAULT_CHUNK_ROWS, BatchResult, Progress, batch_model, count_rows, run_local
-from .report import PUSHGATEWAY_VARIABLE, push, write_summary
-from .sinks import parse_sink
+from .report import PUSHGATEWAY_VARIABLE
+from .rules import DEFAULT_CHUNK_ROWS
 
 DriftReport = Callable[..., dict[str, Any]]
 
@@ -62,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(settings: Settings, args: argparse.Namespace, drift_report: DriftReport) -> int:
     import os
+
+    from ..data.contract import DataContract
+    from ..data.sources import parse_source
+    from ..slo import load_slo
+    from .job import BatchResult, Progress, batch_model, count_rows, run_local
+    from .report import push, write_summary
+    from .sinks import parse_sink
 
     if args.chunk_rows < 1:
         raise ValueError(f"--chunk-rows must be at least 1; got {args.chunk_rows}")

@@ -30,14 +30,22 @@ from ..data.loaders import data_hash
 from ..data.sources import FileSource, Source, iter_source
 from ..registry import Registry, redact
 from ..slo import SLO
-from .rules import INPUT_DIGEST, MODEL_NAME, MODEL_VERSION, RUN_ID, STATUSES, RowRules, counts
+from .rules import (
+    DEFAULT_CHUNK_ROWS,
+    INPUT_DIGEST,
+    MODEL_NAME,
+    MODEL_VERSION,
+    RUN_ID,
+    STATUSES,
+    RowRules,
+    counts,
+)
 from .sinks import Target
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Engine = Literal["local", "spark"]
-DEFAULT_CHUNK_ROWS = 50_000
 # Rows kept (uniformly at random) for the drift report of the batch's inputs.
 DRIFT_SAMPLE_ROWS = 50_000
 

@@ -22,6 +22,8 @@ from ..slo import SLO
 if TYPE_CHECKING:
     import pandas as pd
 
+# Rows per chunk of the local engine unless --chunk-rows says otherwise.
+DEFAULT_CHUNK_ROWS = 50_000
 # Outcomes of a row: the API's three, plus `refused` (the API answers 422 for those).
 PREDICTED, FLAGGED, ABSTAIN, REFUSED = "predicted", "flagged", "abstain", "refused"
 STATUSES = (PREDICTED, FLAGGED, ABSTAIN, REFUSED)
