@@ -21,9 +21,10 @@ from tests.support.generated import GeneratedProject
 
 # Rows per chunk of the local runs; the 1 000x input is ~100 chunks of it.
 CHUNK_ROWS = 5_000
-# Allowed growth of peak RSS from the 10x to the 1 000x run (measured: ~40 MiB, allocator and
-# drift sample). Holding the 1 000x output in memory alone would need over 3 times this (checked
-# below, `full_output_mib`), without the input and the copies made while converting it.
+# Allowed growth of peak RSS from the 10x to the 1 000x run (measured on a classification repo
+# with the system allocator: +41 MiB at 1 000x, +67 MiB at 3 000x: allocator high-water marks,
+# the drift sample, Parquet footer metadata). Holding the 1 000x output in memory alone would
+# need 2.5 times this (checked below, `full_output_mib`), without the input and its copies.
 GROWTH_MIB = 64
 
 MAKE_INPUTS = """
@@ -34,8 +35,8 @@ out = sys.argv[1]
 for times in (10, 1000):
     frame = pd.concat([train] * times, ignore_index=True)
     frame.insert(0, "entity_id", np.arange(len(frame)))
-    # A free-text column passed through, as real batch inputs carry: ~200 bytes a row.
-    frame["note"] = [f"account note {i:012d} " + "x" * 170 for i in range(len(frame))]
+    # A free-text column passed through, as real batch inputs carry: ~330 bytes a row.
+    frame["note"] = [f"account note {i:012d} " + "x" * 300 for i in range(len(frame))]
     if times == 10:  # rows the rules refuse: out of range, null, in both engines
         first = frame.columns[1]
         frame.loc[3, first] = 1e9
@@ -133,7 +134,7 @@ def test_local_memory_stays_flat_and_spark_gives_the_same_scores(
         f"{compared['full_output_mib']:.0f} MiB; spark local[2] {spark_seconds:.0f}s; {compared}"
     )
     assert growth < GROWTH_MIB
-    assert compared["full_output_mib"] > 3 * GROWTH_MIB  # the bound means something
+    assert compared["full_output_mib"] > 2.5 * GROWTH_MIB  # the bound means something
     assert spark["rows"] == small["rows"] and spark["refused"] == small["refused"]
     assert compared["rows"] == [small["rows"]] * 2 and compared["columns_equal"]
     assert compared["mismatched"] == [] and compared["refused"] == 2

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 Engine = Literal["local", "spark"]
 # Rows kept (uniformly at random) for the drift report of the batch's inputs.
-DRIFT_SAMPLE_ROWS = 50_000
+DRIFT_SAMPLE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
