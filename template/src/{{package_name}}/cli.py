@@ -234,6 +234,17 @@ def _drift(settings: Settings, args: argparse.Namespace) -> int:
     return run_from_args(settings, args)
 
 
+def _batch_score(settings: Settings, args: argparse.Namespace) -> int:
+    from .batch.command import run
+    from .tools.drift_report import drift_report
+
+    try:
+        return run(settings, args, drift_report)
+    except ValueError as error:  # a bad --input/--output/--chunk-rows, or an unset variable
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
 def _ops(_: Settings, args: argparse.Namespace) -> int:
     from .config import PROJECT_ROOT
     from .ops.__main__ import main as ops_main
@@ -266,6 +277,10 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] =
     "serve": ("serve the champion over HTTP", _serve),
     "loadtest": ("load test a running service against slo.yaml (exit 1 on breach)", _loadtest),
     "drift": ("PSI of a CSV of inputs vs the training reference -> reports/drift.*", _drift),
+    "batch-score": (
+        "score a file, Parquet dataset or SQL query with the champion -> Parquet or a table",
+        _batch_score,
+    ),
     "ops": ("render|check alerts, dashboard and docs/slo.md from slo.yaml", _ops),
     "bench": ("the service vs a bare ASGI app on ./model (docs/performance.md)", _bench),
 }
@@ -322,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
             from .tools.drift_report import add_arguments as add_drift_arguments
 
             add_drift_arguments(command)
+        if name == "batch-score":
+            from .batch.command import add_arguments as add_batch_arguments
+
+            add_batch_arguments(command)
         if name == "ops":
             command.add_argument("action", choices=["render", "check"])
             command.add_argument("--root", type=Path, default=None, help="default: the repo root")

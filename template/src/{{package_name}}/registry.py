@@ -268,9 +268,10 @@ class Registry:
         return self.version(previous)
 
     # -- loading ---------------------------------------------------------------------------------
-    def export(self, alias: str, out_dir: Path) -> VersionInfo:
-        """Write the aliased version (model, drift reference, metadata) to a standalone folder."""
-        info = self.get_alias(alias)
+    def export(self, alias: str, out_dir: Path, version: str | None = None) -> VersionInfo:
+        """Write the aliased version (model, drift reference, metadata) to a standalone folder;
+        `version`, when given, is exported instead of the alias (the folder records both)."""
+        info = self.version(version) if version is not None else self.get_alias(alias)
         if info is None:
             raise ModelNotFound(
                 f"no '{alias}' version of {self.model_name} in {redact(self.tracking_uri)}"
