@@ -18,11 +18,23 @@ from demo_ml_service.training.train import train
 os.environ["OTEL_TRACES_EXPORTER"] = "none"
 
 
+def bootstrap_baseline(root: Path) -> Path:
+    """A baseline file that records no champion yet (what a fresh repo ships)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "baseline.json"
+    if not path.exists():
+        path.write_text('{"bootstrap": true}\n', encoding="utf-8")
+    return path
+
+
 def make_settings(root: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
         "artifact_root": root / "mlartifacts",
         "reports_dir": root / "reports",
+        # Its own snapshots (ingested from data/sources.yaml on first train) and baseline.
+        "snapshots_dir": root / "snapshots",
+        "baseline_path": bootstrap_baseline(root),
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -22,8 +22,10 @@ ALLOWED: dict[str, set[str]] = {
     "registry": {"bottom"},
     "training": {"bottom", "registry", "training"},
     "serving": {"bottom", "registry", "serving"},
+    # Batch scoring reuses the serving guardrails; the CLI hands it the drift report (tools/).
+    "batch": {"bottom", "registry", "serving", "batch"},
     "tools": {"bottom", "registry", "training", "serving", "tools"},
-    "cli": {"bottom", "registry", "training", "serving", "tools"},
+    "cli": {"bottom", "registry", "training", "serving", "tools", "batch"},
 }
 
 

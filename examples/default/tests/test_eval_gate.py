@@ -72,7 +72,12 @@ def test_gate_fails_on_regression_against_the_champion(
     frame[target] = frame[target].sample(frac=1.0, random_state=0).to_numpy()
     poor = tmp_path / "poor.csv"
     frame.to_csv(poor, index=False)
-    worse = fresh_settings.model_copy(update={"train_path": poor})
+    sources = tmp_path / "sources.yaml"
+    golden = fresh_settings.golden_path
+    sources.write_text(f"training:\n  path: {poor}\ngolden:\n  path: {golden}\n")
+    worse = fresh_settings.model_copy(
+        update={"sources_path": sources, "snapshots_dir": tmp_path / "poor-snapshots"}
+    )
     train(worse)
     report = evaluate(worse)
     assert report["passed"] is False

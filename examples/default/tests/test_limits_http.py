@@ -8,6 +8,7 @@ import logging
 import select
 import socket
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,19 @@ LIMIT = 200_000
 
 
 @pytest.fixture
-def base_url(champion: LoadedModel, tmp_path: Path) -> Any:
+def urls(champion: LoadedModel, tmp_path: Path) -> Any:
+    """(API URL, metrics URL): the app and its /metrics app, each on its own port."""
     slo = yaml.safe_load(Settings().slo_path.read_text(encoding="utf-8"))
     slo["guardrails"].update(max_body_bytes=LIMIT, body_read_timeout_seconds=0.5)
     (tmp_path / "slo.yaml").write_text(yaml.safe_dump(slo), encoding="utf-8")
     app = create_app(Settings(slo_path=tmp_path / "slo.yaml"), model=champion)
-    with serving(app) as url:
-        yield url
+    with serving(app) as url, serving(app.state.metrics_app) as metrics_url:
+        yield url, metrics_url
+
+
+@pytest.fixture
+def base_url(urls: tuple[str, str]) -> str:
+    return urls[0]
 
 
 def connect(base_url: str) -> socket.socket:
@@ -84,14 +91,18 @@ def test_a_stalled_body_gets_408(base_url: str) -> None:
 
 
 def test_a_client_leaving_mid_body_is_a_499_not_a_server_error(
-    base_url: str, caplog: pytest.LogCaptureFixture
+    urls: tuple[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    base_url, metrics_url = urls
+    with pytest.raises(urllib.error.HTTPError) as refused:  # /metrics is on its own port only
+        urllib.request.urlopen(f"{base_url}/metrics", timeout=10)
+    assert refused.value.code == 404
     with caplog.at_level(logging.INFO):
         with connect(base_url) as sock:
             sock.sendall(head("5000") + b'{"records": [')
         deadline = time.monotonic() + 30  # a bound against a hang, not a timing assertion
         while True:
-            with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
+            with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:
                 metrics = response.read().decode()
             if 'route="/predict",status="499"' in metrics:
                 break

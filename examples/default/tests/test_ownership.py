@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from demo_ml_service.artifact import LoadedModel
 from demo_ml_service.config import PROJECT_ROOT, Settings
 from demo_ml_service.ops.slo_doc import render_slo_doc
 from demo_ml_service.slo import load_slo
@@ -304,4 +305,43 @@ def test_model_card_command_needs_an_eval_report(tmp_path: Path) -> None:
 
     settings = Settings(reports_dir=tmp_path / "none")
     with pytest.raises(FileNotFoundError, match="evaluate"):
-        main(settings, out=tmp_path / "card.md")
+        main(settings, out=tmp_path / "card.md", report=tmp_path / "none" / "eval.json")
+
+
+def test_model_card_is_built_from_the_champions_own_report(
+    trained_settings: Settings, champion: LoadedModel, tmp_path: Path
+) -> None:
+    """No local report: the card is filled from the champion's eval report in the registry,
+    states its type and parameters, and links a copy of the plot committed next to it."""
+    from demo_ml_service.tools.model_card import main
+
+    card = tmp_path / "model-card.md"
+    card.write_text((PROJECT_ROOT / "docs" / "model-card.md").read_text(encoding="utf-8"))
+    assert main(trained_settings, out=card) == 0
+    text = card.read_text(encoding="utf-8")
+    assert f"| Champion | version {champion.version} |" in text
+    assert type(champion.pipeline.steps[-1][1]).__name__ in text
+    assert "| Parameters | " in text and "n_train_rows=" in text
+    assert "Eval gate | passed (quality_floor pass" in text
+    assert "WARNING" not in text
+    plots = list(tmp_path.glob("model-card-*.png"))
+    assert len(plots) == 1 and f"]({plots[0].name})" in text
+    assert plots[0].read_bytes().startswith(b"\x89PNG")
+
+
+def test_model_card_refuses_a_report_that_is_not_the_champions(
+    trained_settings: Settings, champion: LoadedModel, tmp_path: Path
+) -> None:
+    from demo_ml_service.tools.model_card import NotChampionReport, main
+
+    report = json.loads((trained_settings.reports_dir / "eval.json").read_text(encoding="utf-8"))
+    report["model"]["version"] = str(int(champion.version) + 41)  # a failed candidate, say
+    report["passed"] = False
+    other = tmp_path / "eval.json"
+    other.write_text(json.dumps(report), encoding="utf-8")
+    card = tmp_path / "model-card.md"
+    with pytest.raises(NotChampionReport, match=f"champion is version {champion.version}"):
+        main(trained_settings, out=card, report=other)
+    assert not card.exists()
+    assert main(trained_settings, out=card, report=other, allow_non_champion=True) == 0
+    assert "WARNING: NOT THE CHAMPION'S REPORT" in card.read_text(encoding="utf-8")

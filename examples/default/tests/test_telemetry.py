@@ -72,7 +72,10 @@ def build(
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """(sample name, sorted labels) -> value, parsed by prometheus-client's own text parser."""
-    response = client.get("/metrics")
+    # /metrics is served by its own app (on SERVICE_METRICS_PORT), not by the API app.
+    assert client.get("/metrics").status_code == 404
+    app: Any = client.app
+    response = TestClient(app.state.metrics_app).get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return {
@@ -337,7 +340,8 @@ def test_drift_psi_per_feature_from_the_sliding_window(champion: LoadedModel) ->
     # Same contract, skewed population: only the records with the largest first feature.
     first = CONTRACT.feature_names[0]
     skewed = sorted(records, key=lambda r: r[first])[-40:] * 3
-    assert client.post("/predict", json={"records": typical}).status_code in (200, 422)
+    for _ in range(2):  # the window exports from DRIFT_MIN_SAMPLES (200) rows on
+        assert client.post("/predict", json={"records": typical}).status_code in (200, 422)
     calm = {
         dict(k[1])["feature"]: v
         for k, v in scrape(client).items()

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     contract_path: Path = PROJECT_ROOT / "data" / "contract.yaml"
     train_path: Path = PROJECT_ROOT / "data" / "train.csv"
     golden_path: Path = PROJECT_ROOT / "data" / "golden.csv"
+    # Where the data comes from (data/sources.yaml) and where `ingest` writes its snapshots.
+    sources_path: Path = PROJECT_ROOT / "data" / "sources.yaml"
+    snapshots_dir: Path = PROJECT_ROOT / "data" / "snapshots"
+    # The recorded champion (kept in git, updated by promote): the gate's baseline when the
+    # registry has no champion (e.g. a CI run with a fresh embedded registry).
+    baseline_path: Path = PROJECT_ROOT / "data" / "baseline.json"
     reports_dir: Path = PROJECT_ROOT / "reports"
 
     model_name: str = PROJECT_SLUG
@@ -45,6 +51,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # /metrics is served on its own port (not the API's): scrapes never queue behind predictions,
+    # and the API port can be exposed without exposing the metrics.
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
     log_level: str = "INFO"
     traces_exporter: TracesExporter = Field(
         default=cast(TracesExporter, TRACES_EXPORTER_ANSWER),

@@ -20,3 +20,10 @@ EVAL_SUMMARY_TAG = "slipway.eval.summary"
 PROMOTED_AT_TAG = "slipway.promoted_at"
 # Registered-model tag: the champion versions in order, for rollback.
 HISTORY_TAG = "slipway.champion_history"
+# The training snapshot of a version (written by train from `ingest`'s manifest).
+DATA_SOURCE_TAG = "slipway.data.source"
+DATA_QUERY_TAG = "slipway.data.query"
+DATA_ROWS_TAG = "slipway.data.rows"
+DATA_CREATED_AT_TAG = "slipway.data.created_at"
+# The feature set a version was trained on (names, types, categories), as JSON.
+FEATURES_TAG = "slipway.features"

@@ -29,7 +29,11 @@ from .errors import RegistryError as RegistryError  # re-exported: it used to li
 from .lifecycle import (
     CHALLENGER,
     CHAMPION,
+    DATA_CREATED_AT_TAG,
     DATA_HASH_TAG,
+    DATA_QUERY_TAG,
+    DATA_ROWS_TAG,
+    DATA_SOURCE_TAG,
     EVAL_PASSED_TAG,
     EVAL_SUMMARY_TAG,
     HISTORY_TAG,
@@ -89,6 +93,20 @@ def process_wide_uris(uri: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def training_data(tags: dict[str, str]) -> dict[str, Any]:
+    """The training snapshot recorded on a version (empty for versions trained before `ingest`)."""
+    if DATA_SOURCE_TAG not in tags:
+        return {}
+    rows = tags.get(DATA_ROWS_TAG, "")
+    return {
+        "source": tags[DATA_SOURCE_TAG],
+        "query": tags.get(DATA_QUERY_TAG) or None,
+        "rows": int(rows) if rows.isdigit() else None,
+        "sha256": tags.get(DATA_HASH_TAG, ""),
+        "created_at": tags.get(DATA_CREATED_AT_TAG, ""),
+    }
 
 
 @dataclass(frozen=True)
@@ -250,9 +268,10 @@ class Registry:
         return self.version(previous)
 
     # -- loading ---------------------------------------------------------------------------------
-    def export(self, alias: str, out_dir: Path) -> VersionInfo:
-        """Write the aliased version (model, drift reference, metadata) to a standalone folder."""
-        info = self.get_alias(alias)
+    def export(self, alias: str, out_dir: Path, version: str | None = None) -> VersionInfo:
+        """Write the aliased version (model, drift reference, metadata) to a standalone folder;
+        `version`, when given, is exported instead of the alias (the folder records both)."""
+        info = self.version(version) if version is not None else self.get_alias(alias)
         if info is None:
             raise ModelNotFound(
                 f"no '{alias}' version of {self.model_name} in {redact(self.tracking_uri)}"
@@ -277,6 +296,7 @@ class Registry:
             run_id=info.run_id,
             data_hash=info.tags.get(DATA_HASH_TAG, ""),
             template_version=info.tags.get(TEMPLATE_VERSION_TAG, ""),
+            training_data=training_data(info.tags),
         ).write(out_dir)
         return info
 

@@ -42,11 +42,18 @@ class Cost(_Strict):
     instance_hourly_price_usd: float = Field(gt=0)
 
 
+class DataFreshness(_Strict):
+    # Maximum age of the served model's training snapshot (`ingest`), in days.
+    max_age_days: float = Field(default=30.0, gt=0)
+
+
 class Objectives(_Strict):
     latency_p95_ms: float = Field(gt=0)
     max_error_rate: float = Field(gt=0, lt=1)
     quality: Quality
     cost: Cost
+    # Defaulted: a slo.yaml written before this objective existed stays valid.
+    data_freshness: DataFreshness = Field(default_factory=DataFreshness)
 
 
 class Rollback(_Strict):

@@ -9,8 +9,10 @@ Reading it needs neither MLflow nor pandas, so the runtime image ships without t
 
 from __future__ import annotations
 
+import calendar
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,16 @@ REFERENCE_FILE = "feature_profile.json"
 # The sklearn flavour's model file format: skops, never pickle.
 SERIALIZATION_FORMAT = "skops"
 # Only these may be instantiated from a model file: a file asking for anything else is refused.
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+# LightGBM (the boosting library slipway tests end to end) is trusted too; its booster state
+# is an OrderedDict. A model of another library needs its prefix added here (platform change).
+TRUSTED_MODULE_PREFIXES = (
+    "sklearn.",
+    "numpy.",
+    "scipy.",
+    "builtins.",
+    "lightgbm.",
+    "collections.OrderedDict",
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,19 @@ class LoadedModel:
     alias: str
     reference: ReferenceProfile | None = None
     data_hash: str = ""
+    # The training snapshot: source, query, rows, sha256, created_at (UTC ISO 8601).
+    training_data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def training_data_epoch(self) -> float | None:
+        """When the training snapshot was ingested (epoch seconds), if recorded."""
+        created = self.training_data.get("created_at")
+        if not created:
+            return None
+        try:
+            return float(calendar.timegm(time.strptime(str(created), "%Y-%m-%dT%H:%M:%SZ")))
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,7 @@ class ModelMetadata:
     run_id: str | None = None
     data_hash: str = ""
     template_version: str = ""
+    training_data: dict[str, Any] = field(default_factory=dict)
 
     def write(self, folder: Path) -> None:
         (folder / METADATA_FILE).write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
@@ -95,4 +120,5 @@ def load_model_dir(path: Path) -> LoadedModel:
         alias=metadata.alias,
         reference=ReferenceProfile.from_json(reference_file) if reference_file.exists() else None,
         data_hash=metadata.data_hash,
+        training_data=dict(metadata.training_data),
     )

@@ -1,4 +1,4 @@
-"""Loaders of the governed sample and golden set; every load is checked against the contract."""
+"""Loaders of training, golden and snapshot files; every load is checked against the contract."""
 
 from __future__ import annotations
 
@@ -20,11 +20,19 @@ def data_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_frame(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file (by extension), e.g. a snapshot written by `ingest`."""
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
 def load_dataset(path: Path, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
-    """Features in contract order and the target, after validating the whole file."""
-    frame = pd.read_csv(path)
+    """Features in contract order (categories encoded, see DataContract.encode) and the target,
+    after validating the whole file."""
+    frame = read_frame(path)
     contract.validate_frame(frame, source=str(path))
-    features = frame[contract.feature_names].to_numpy(dtype=float)
+    features = contract.encode(frame)
     target = frame[contract.target].to_numpy()
     if contract.target_dtype == "int":
         target = target.astype(int)
@@ -33,8 +41,8 @@ def load_dataset(path: Path, contract: DataContract) -> tuple[np.ndarray, np.nda
 
 def load_features(path: Path, contract: DataContract) -> np.ndarray:
     """Features only (e.g. a file of production inputs for an offline drift report)."""
-    frame = pd.read_csv(path)
+    frame = read_frame(path)
     if contract.target in frame.columns:
         frame = frame.drop(columns=[contract.target])
     contract.validate_frame(frame, source=str(path), with_target=False)
-    return frame[contract.feature_names].to_numpy(dtype=float)
+    return contract.encode(frame)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..slo import SLO
-from .alerts import cost_per_1k, error_ratio
+from .alerts import LOCAL_NAMESPACE, cost_per_1k, error_ratio
 from .metrics import (
     FEATURE_DRIFT_PSI,
     GUARDRAIL_REJECTIONS,
@@ -17,11 +17,17 @@ from .metrics import (
     PREDICTIONS,
     REQUEST_DURATION,
     REQUESTS,
+    TRAINING_DATA_AGE,
+    UP,
     latency_target_seconds,
 )
 
-# The datasource the provisioning in observability/grafana/provisioning/ creates.
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+# Every query uses the dashboard's `datasource` variable (default: the one the provisioning in
+# observability/grafana/provisioning/ creates, uid "prometheus") and its `namespace` variable
+# (one environment at a time: staging and prod never merge).
+DEFAULT_DATASOURCE_UID = "prometheus"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+NAMESPACE_VAR = "$namespace"
 
 
 def _target(ref: str, expr: str, legend: str) -> dict[str, Any]:
@@ -75,6 +81,61 @@ def _timeseries(
     }
 
 
+def _row(panel_id: int, title: str, y: int) -> dict[str, Any]:
+    return {
+        "id": panel_id,
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "gridPos": {"x": 0, "y": y, "w": 24, "h": 1},
+        "panels": [],
+    }
+
+
+def _variables(job: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "datasource",
+            "label": "Prometheus",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {"text": DEFAULT_DATASOURCE_UID, "value": DEFAULT_DATASOURCE_UID},
+            "hide": 0,
+        },
+        {
+            "name": "namespace",
+            "label": "Namespace (environment)",
+            "type": "query",
+            "datasource": DATASOURCE,
+            "query": {"query": f'label_values({UP}{{job="{job}"}}, namespace)', "refId": "ns"},
+            "definition": f'label_values({UP}{{job="{job}"}}, namespace)',
+            "refresh": 2,
+            "includeAll": False,
+            "multi": False,
+            "current": {"text": LOCAL_NAMESPACE, "value": LOCAL_NAMESPACE},
+            "sort": 1,
+            "hide": 0,
+        },
+    ]
+
+
+def _deploy_annotation(job: str) -> dict[str, Any]:
+    """A marker where a model version starts serving (a new slipway_model_info series)."""
+    info = f'{MODEL_INFO}{{job="{job}",namespace="{NAMESPACE_VAR}"}}'
+    return {
+        "name": "Deploys (model version first seen)",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "iconColor": "blue",
+        "expr": f"count by (model_version) ({info}) unless "
+        f"count by (model_version) ({info} offset 5m)",
+        "step": "60s",
+        "titleFormat": "model version {{model_version}} serving",
+        "textFormat": "",
+        "useValueForTime": False,
+    }
+
+
 def build_dashboard(slo: SLO) -> dict[str, Any]:
     job = slo.service
     objectives = slo.objectives
@@ -82,14 +143,40 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
     max_error = objectives.max_error_rate
     ceiling = objectives.cost.ceiling_per_1k_predictions_usd
     psi = slo.drift.psi_alert_threshold
-    sel = f'job="{job}"'
+    max_age_days = objectives.data_freshness.max_age_days
+    scope = {"job": job, "namespace": NAMESPACE_VAR}
+    sel = f'job="{job}",namespace="{NAMESPACE_VAR}"'
     predict = f'{sel},route="{PREDICT_ROUTE}"'
 
     def quantile(q: float) -> str:
         buckets = f"{REQUEST_DURATION}_bucket{{{predict}}}"
         return f"histogram_quantile({q}, sum by (le) (rate({buckets}[5m])))"
 
+    def stat(
+        panel_id: int, title: str, expr: str, grid: tuple[int, int, int, int]
+    ) -> dict[str, Any]:
+        x, y, w, h = grid
+        return {
+            "id": panel_id,
+            "type": "stat",
+            "title": title,
+            "datasource": DATASOURCE,
+            "gridPos": {"x": x, "y": y, "w": w, "h": h},
+            "targets": [_target("A", expr, "value")],
+            "fieldConfig": {
+                "defaults": {"unit": "none", "thresholds": _threshold_steps(None)},
+                "overrides": [],
+            },
+            "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+        }
+
+    # One row per objective of slo.yaml (quality is checked by the eval gate, not live: its row
+    # shows which gated version serves), each row's panels drawn against the objective's line.
     panels = [
+        _row(100, "Availability: every replica up and ready", 0),
+        stat(8, "Replicas ready", f"sum({MODEL_READY}{{{sel}}})", (0, 1, 8, 6)),
+        stat(9, "Scrape targets up", f"sum({UP}{{{sel}}})", (8, 1, 8, 6)),
+        _row(101, f"Latency: p95 of POST /predict <= {objectives.latency_p95_ms:g} ms", 7),
         _timeseries(
             1,
             "Latency of POST /predict (p50 / p95 / p99) vs the p95 objective",
@@ -99,22 +186,10 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
                 _target("C", quantile(0.99), "p99"),
                 _target("D", f"vector({target})", "p95 objective"),
             ],
-            (0, 0, 12, 8),
+            (0, 8, 12, 8),
             "s",
             target,
             f"slo.yaml objectives.latency_p95_ms = {objectives.latency_p95_ms:g} ms",
-        ),
-        _timeseries(
-            2,
-            "Error rate of POST /predict (5xx share) vs the objective",
-            [
-                _target("A", error_ratio(job, "5m"), "5xx share"),
-                _target("B", f"vector({max_error})", "objective"),
-            ],
-            (12, 0, 12, 8),
-            "percentunit",
-            max_error,
-            f"slo.yaml objectives.max_error_rate = {max_error}",
         ),
         _timeseries(
             3,
@@ -127,30 +202,21 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
                     "{{outcome}} predictions/s",
                 ),
             ],
-            (0, 8, 12, 8),
+            (12, 8, 12, 8),
             "reqps",
         ),
+        _row(102, f"Errors: 5xx share <= {max_error:g}", 16),
         _timeseries(
-            4,
-            "Feature drift (PSI per feature) vs the alert threshold",
-            [_target("A", f"{FEATURE_DRIFT_PSI}{{{sel}}}", "{{feature}}")],
-            (12, 8, 12, 8),
-            "none",
-            psi,
-            f"slo.yaml drift.psi_alert_threshold = {psi}; window of drift.window_size inputs",
-        ),
-        _timeseries(
-            5,
-            "Cost per 1,000 predictions (USD) vs the ceiling",
+            2,
+            "Error rate of POST /predict (5xx share) vs the objective",
             [
-                _target("A", cost_per_1k(job, "1h"), "fleet, 1h"),
-                _target("B", f"{PREDICTION_COST}{{{sel}}} * 1000", "{{instance}} estimate"),
-                _target("C", f"vector({ceiling})", "ceiling"),
+                _target("A", error_ratio(scope, "5m"), "5xx share"),
+                _target("B", f"vector({max_error})", "objective"),
             ],
-            (0, 16, 12, 8),
-            "currencyUSD",
-            ceiling,
-            "instance hourly price / throughput; slo.yaml objectives.cost",
+            (0, 17, 12, 8),
+            "percentunit",
+            max_error,
+            f"slo.yaml objectives.max_error_rate = {max_error}",
         ),
         _timeseries(
             6,
@@ -162,15 +228,16 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
                     "{{reason}}",
                 )
             ],
-            (12, 16, 12, 8),
+            (12, 17, 12, 8),
             "reqps",
         ),
+        _row(103, f"Quality: {objectives.quality.metric} gated by `make evaluate`", 25),
         {
             "id": 7,
             "type": "table",
             "title": "Model version served",
             "datasource": DATASOURCE,
-            "gridPos": {"x": 0, "y": 24, "w": 16, "h": 6},
+            "gridPos": {"x": 0, "y": 26, "w": 24, "h": 6},
             "targets": [
                 {
                     **_target("A", f"{MODEL_INFO}{{{sel}}}", "{{model_version}}"),
@@ -186,19 +253,43 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
                 }
             ],
         },
-        {
-            "id": 8,
-            "type": "stat",
-            "title": "Replicas ready",
-            "datasource": DATASOURCE,
-            "gridPos": {"x": 16, "y": 24, "w": 8, "h": 6},
-            "targets": [_target("A", f"sum({MODEL_READY}{{{sel}}})", "ready")],
-            "fieldConfig": {
-                "defaults": {"unit": "none", "thresholds": _threshold_steps(None)},
-                "overrides": [],
-            },
-            "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
-        },
+        _row(104, f"Cost: <= ${ceiling:g} per 1,000 predictions", 32),
+        _timeseries(
+            5,
+            "Cost per 1,000 predictions (USD) vs the ceiling",
+            [
+                _target("A", cost_per_1k(scope, "1h"), "fleet, 1h"),
+                _target("B", f"{PREDICTION_COST}{{{sel}}} * 1000", "{{instance}} estimate"),
+                _target("C", f"vector({ceiling})", "ceiling"),
+            ],
+            (0, 33, 24, 8),
+            "currencyUSD",
+            ceiling,
+            "instance hourly price / throughput; slo.yaml objectives.cost",
+        ),
+        _row(105, f"Drift: PSI per feature <= {psi:g}", 41),
+        _timeseries(
+            4,
+            "Feature drift (PSI per feature) vs the alert threshold",
+            [_target("A", f"{FEATURE_DRIFT_PSI}{{{sel}}}", "{{feature}}")],
+            (0, 42, 24, 8),
+            "none",
+            psi,
+            f"slo.yaml drift.psi_alert_threshold = {psi}; window of drift.window_size inputs",
+        ),
+        _row(106, f"Data freshness: training snapshot <= {max_age_days:g} days old", 50),
+        _timeseries(
+            10,
+            "Age of the served model's training data (days) vs the maximum",
+            [
+                _target("A", f"max({TRAINING_DATA_AGE}{{{sel}}}) / 86400", "age (days)"),
+                _target("B", f"vector({max_age_days:g})", "maximum"),
+            ],
+            (0, 51, 24, 8),
+            "d",
+            max_age_days,
+            "slo.yaml objectives.data_freshness.max_age_days",
+        ),
     ]
     return {
         "uid": f"{job}-service"[:40],
@@ -211,8 +302,8 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
         "editable": False,
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": []},
-        "annotations": {"list": []},
+        "templating": {"list": _variables(job)},
+        "annotations": {"list": [_deploy_annotation(job)]},
         "panels": panels,
     }
 

@@ -18,6 +18,10 @@ MODEL_READY = f"{PREFIX}_model_ready"
 FEATURE_DRIFT_PSI = f"{PREFIX}_feature_drift_psi"
 PREDICTION_COST = f"{PREFIX}_prediction_cost_usd"
 PREDICTION_COST_TOTAL = f"{PREFIX}_prediction_cost_usd_total"
+# Age of the served model's training snapshot (a gauge without labels; the data freshness alert).
+TRAINING_DATA_AGE = f"{PREFIX}_training_data_age_seconds"
+# Prometheus' own series per scrape target: 1 when the last scrape succeeded.
+UP = "up"
 
 # metric -> (type, label names). Histograms also expose _bucket, _count and _sum series.
 EXPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -30,6 +34,7 @@ EXPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
     FEATURE_DRIFT_PSI: ("gauge", ("feature",)),
     PREDICTION_COST: ("gauge", ()),
     PREDICTION_COST_TOTAL: ("counter", ()),
+    TRAINING_DATA_AGE: ("gauge", ()),
 }
 
 PREDICT_ROUTE = "/predict"

@@ -10,15 +10,17 @@ from typing import Any
 import yaml
 
 from ..slo import load_slo
-from .alerts import build_rule_tests, build_rules
+from .alerts import Scope, build_prometheus_rule, build_rule_tests, build_rules
 from .dashboard import build_dashboard
-from .slo_doc import render_slo_doc
+from .slo_doc import fill_runbook, render_slo_doc
 
 ALERTS_FILE = Path("observability/prometheus/alerts.yml")
 ALERTS_TEST_FILE = Path("observability/prometheus/alerts_test.yml")
 DASHBOARD_FILE = Path("observability/grafana/dashboards/service.json")
 SLO_DOC_FILE = Path("docs/slo.md")
 RELATIVE_RUNBOOK = "docs/runbook.md"
+OVERLAYS = Path("deploy/k8s/overlays")
+PROMETHEUS_RULE = "prometheusrule.yaml"
 
 _YAML_HEADER = (
     "# GENERATED from slo.yaml by `make ops` (python -m {package}.ops render): edit slo.yaml\n"
@@ -38,6 +40,17 @@ def runbook_base(root: Path) -> str:
     return RELATIVE_RUNBOOK
 
 
+def environments(root: Path, service: str) -> list[Scope]:
+    """One scope per kustomize overlay that sets its own namespace (staging, prod; not the
+    prod-canary overlay, which adds a pod to prod's namespace)."""
+    scopes = []
+    for kustomization in sorted((root / OVERLAYS).glob("*/kustomization.yaml")):
+        data = yaml.safe_load(kustomization.read_text(encoding="utf-8")) or {}
+        if isinstance(data.get("namespace"), str):
+            scopes.append(Scope(service, data["namespace"], kustomization.parent.name))
+    return scopes
+
+
 def _yaml(data: Mapping[str, Any], package: str) -> str:
     body = yaml.safe_dump(dict(data), sort_keys=False, width=100_000, allow_unicode=True)
     return _YAML_HEADER.format(package=package) + body
@@ -47,11 +60,24 @@ def outputs(root: Path, package: str) -> dict[Path, str]:
     """relative path -> content of every generated file."""
     slo = load_slo(root / "slo.yaml")
     base = runbook_base(root)
+    runbook = root / RELATIVE_RUNBOOK
+    generated_pages = (
+        {Path(RELATIVE_RUNBOOK): fill_runbook(runbook.read_text(encoding="utf-8"), slo)}
+        if runbook.exists()
+        else {}
+    )
     return {
-        ALERTS_FILE: _yaml(build_rules(slo, base), package),
+        **generated_pages,
+        ALERTS_FILE: _yaml(build_rules(slo, runbook_base=base), package),
         ALERTS_TEST_FILE: _yaml(build_rule_tests(slo, ALERTS_FILE.name, base), package),
         DASHBOARD_FILE: json.dumps(build_dashboard(slo), indent=2, ensure_ascii=False) + "\n",
         SLO_DOC_FILE: render_slo_doc(slo),
+        **{
+            OVERLAYS / scope.environment / PROMETHEUS_RULE: _yaml(
+                build_prometheus_rule(slo, scope, base), package
+            )
+            for scope in environments(root, slo.service)
+        },
     }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..slo import SLO
+from .alerts import ALERTS, MIN_REQUESTS, descriptions
 
 HEADER = (
     "<!-- GENERATED from slo.yaml by `make ops` (ops render): edit slo.yaml, not this file. -->\n"
@@ -116,3 +117,67 @@ def render_slo_doc(slo: SLO) -> str:
         slo.guardrails.model_dump(),
     )
     return "\n".join(lines) + "\n"
+
+
+# ---- docs/runbook.md: the numbers of each alert section come from slo.yaml -------------------
+# The runbook is written by hand, except the blocks between these markers, which `make ops`
+# rewrites (and `make ops-check` compares): an edited slo.yaml can never leave a stale number.
+BLOCK_BEGIN = (
+    "<!-- BEGIN GENERATED {name}: from slo.yaml by `make ops`; edit slo.yaml, not this -->"
+)
+BLOCK_END = "<!-- END GENERATED {name} -->"
+
+_IMPACT = {
+    "ServiceUnavailable": "Nothing serves: callers get connection errors or 503 from the edge.",
+    "LatencySLOBurnRate": "Callers see slow answers or time out.",
+    "ErrorRateSLOBreach": "Callers get errors.",
+    "FeatureDriftHigh": "Quality may degrade silently.",
+    "CostPerPredictionAboveCeiling": "Nothing is broken for callers; the service costs too much.",
+    "ModelNotReady": "The pod is taken out of the Service; `POST /predict` answers 503 there.",
+    "GuardrailRejectionsHigh": "Callers get 4xx answers instead of predictions.",
+    "TrainingDataStale": "The model no longer learns from recent data; quality lags the world.",
+}
+
+
+def _runbook_objectives(slo: SLO) -> str:
+    o, cost = slo.objectives, slo.objectives.cost
+    rows = [
+        ("p95 latency of `POST /predict`", f"≤ {_fmt(o.latency_p95_ms)} ms"),
+        (
+            "5xx share of `POST /predict`",
+            f"≤ {o.max_error_rate:.4g} ({o.max_error_rate * 100:.4g}%)",
+        ),
+        ("cost per 1,000 predictions", f"≤ ${_fmt(cost.ceiling_per_1k_predictions_usd)}"),
+        ("instance price", f"${_fmt(cost.instance_hourly_price_usd)} per hour"),
+        (
+            "feature drift (PSI)",
+            f"≤ {_fmt(slo.drift.psi_alert_threshold)} over the last {slo.drift.window_size} inputs",
+        ),
+        ("training data age", f"≤ {_fmt(o.data_freshness.max_age_days)} days"),
+        ("rollback after a breach of", f"{slo.rollback.breach_window_minutes} minutes"),
+        ("ratio alerts need at least", f"{MIN_REQUESTS} requests in their window"),
+    ]
+    lines = ["| objective (slo.yaml) | in force |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def runbook_blocks(slo: SLO) -> dict[str, str]:
+    """block name -> its generated Markdown: the objectives table and each alert's symptom."""
+    texts = descriptions(slo)
+    blocks = {"objectives": _runbook_objectives(slo)}
+    for alert in ALERTS:
+        text = texts[alert.name].replace("{{ $labels.feature }}", "one input feature")
+        blocks[alert.name] = f"**Symptom.** {text} {_IMPACT.get(alert.name, '')}".rstrip()
+    return blocks
+
+
+def fill_runbook(text: str, slo: SLO) -> str:
+    """`text` with every generated block rewritten; a block missing from `text` is skipped."""
+    for name, body in runbook_blocks(slo).items():
+        begin, end = BLOCK_BEGIN.format(name=name), BLOCK_END.format(name=name)
+        head, found, rest = text.partition(begin)
+        if not found or end not in rest:
+            continue
+        text = f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
+    return text

@@ -28,7 +28,7 @@ from .predictor import (
     UnsupportedMediaType,
     error_details,
 )
-from .routes import add_routes
+from .routes import PredictEndpoint, add_routes, metrics_app
 from .telemetry import Telemetry, TelemetryMiddleware, configure_logging
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ def create_app(
     )
     app.state.model = model
     app.state.runtime = Runtime(settings, predictor, telemetry)
+    # Added first = innermost: the telemetry middleware wraps the /predict fast path too.
+    app.add_middleware(PredictEndpoint, predictor=predictor, telemetry=telemetry)
     if telemetry.enabled:
         app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
 
@@ -127,4 +129,5 @@ def create_app(
         return JSONResponse(status_code=500, content={"detail": "internal server error"})
 
     add_routes(app, predictor)
+    app.state.metrics_app = metrics_app(app)  # served on settings.metrics_port (`serve`)
     return app

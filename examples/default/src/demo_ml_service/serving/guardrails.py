@@ -57,8 +57,12 @@ class RangeGuard:
                         int(row),
                         feature.name,
                         "not_allowed",
-                        f"{values[row]:g} is not one of the allowed values "
-                        f"{list(feature.allowed or ())}",
+                        (
+                            f"{values[row]:g} is not one of the allowed values "
+                            f"{list(feature.allowed or ())}"
+                        )
+                        if feature.categories is None
+                        else f"not one of the allowed categories {list(feature.categories)}",
                     )
                 )
         return violations

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
-from starlette.requests import ClientDisconnect
 
 from ..artifact import LoadedModel
 from ..data.contract import DataContract
@@ -44,6 +45,8 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _LONG_NUMBER = re.compile(rb"[0-9]{%d}" % (MAX_NUMBER_DIGITS + 1))
 _OPEN = np.frombuffer(b"[{", dtype=np.uint8)
 _CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 class BodyRefused(Exception):
@@ -121,6 +124,8 @@ def check_json_shape(body: bytes) -> None:
     speed, no recursion), so the parser never meets a body that would cost it a deep recursion
     or a quadratic integer conversion.
     """
+    if _LONG_NUMBER.search(body) is None and body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return  # the common case: no long digit run anywhere, too few brackets to nest deeply
     skeleton = _STRING.sub(b'""', body) if b'"' in body else body
     if _LONG_NUMBER.search(skeleton):
         raise invalid(
@@ -132,6 +137,21 @@ def check_json_shape(body: bytes) -> None:
     steps = np.isin(raw, _OPEN).astype(np.int32) - np.isin(raw, _CLOSE).astype(np.int32)
     if int(np.cumsum(steps).max()) > MAX_JSON_DEPTH:
         raise invalid("too_deep", f"the body is nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def parse_json_slowly(body: bytes) -> Any:
+    """json.loads with the refusals sent to the client: not UTF-8, NaN/Infinity, invalid JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise invalid("json_invalid", "the body is not UTF-8 encoded JSON") from error
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise invalid(
+            "json_invalid",
+            f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+        ) from error
 
 
 @dataclass
@@ -149,8 +169,10 @@ class Predictor:
         self.record = record_model(contract)
         self._one = TypeAdapter(self.record)
         self._many = TypeAdapter(list[self.record])  # type: ignore[name-defined]
+        self._values = operator.attrgetter(*self.names)
         self.guard = RangeGuard(contract)
         self.classes = contract.classes
+        self._codes = contract.category_codes
 
     def check_body_size(self, size: int) -> None:
         """413 for a body over slo.yaml's `guardrails.max_body_bytes` (declared or received)."""
@@ -159,48 +181,57 @@ class Predictor:
             raise PayloadTooLarge(f"request body is {size} bytes; the limit is {limit}")
 
     async def read_body(self, request: Request) -> bytes:
-        """The body, read as it streams: 415 unless JSON, 413 once it outgrows the limit
-        (declared or not: chunked bodies are counted as they arrive), 408 when it does not
-        arrive within `guardrails.body_read_timeout_seconds`, 499 when the client leaves."""
-        if not is_json_media_type(request.headers.get("content-type")):
+        """`receive_body` for a Starlette request."""
+        return await self.receive_body(
+            request.headers.get("content-type"),
+            request.headers.get("content-length"),
+            request.receive,
+        )
+
+    async def receive_body(
+        self, content_type: str | None, content_length: str | None, receive: Receive
+    ) -> bytes:
+        """The body, read from the ASGI `receive` as it streams: 415 unless JSON, 413 once it
+        outgrows the limit (declared or not: chunked bodies are counted as they arrive), 408 when
+        it does not arrive within `guardrails.body_read_timeout_seconds`, 499 when the client
+        leaves."""
+        if not is_json_media_type(content_type):
             raise UnsupportedMediaType(f"send the body as {JSON_MEDIA_TYPE}")
-        length = request.headers.get("content-length")
-        if length and length.isdigit():
-            self.check_body_size(int(length))  # refused before any of it is read
+        if content_length and content_length.isdigit():
+            self.check_body_size(int(content_length))  # refused before any of it is read
         chunks: list[bytes] = []
         size = 0
         try:
             async with asyncio.timeout(self.slo.guardrails.body_read_timeout_seconds):
-                async for chunk in request.stream():
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise ClientGone("the client disconnected before sending the whole body")
+                    chunk: bytes = message.get("body", b"")
                     size += len(chunk)
                     self.check_body_size(size)  # counted as it arrives: chunked bodies too
                     chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
         except TimeoutError as error:
             raise BodyReadTimeout(
                 "the request body did not arrive within "
                 f"{self.slo.guardrails.body_read_timeout_seconds:g} s"
             ) from error
-        except ClientDisconnect as error:
-            raise ClientGone("the client disconnected before sending the whole body") from error
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def parse(self, body: bytes) -> tuple[np.ndarray, bool]:
         """Body -> (feature matrix in contract order, was it a batch); 422 or 413 on bad input."""
         limits = self.slo.guardrails
         prefix: tuple[str | int, ...] = ("body",)
         self.check_body_size(len(body))
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise invalid("json_invalid", "the body is not UTF-8 encoded JSON") from error
         check_json_shape(body)
         try:
-            payload = json.loads(text, parse_constant=_refuse_constant)
-        except json.JSONDecodeError as error:
-            raise invalid(
-                "json_invalid",
-                f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-            ) from error
+            payload = orjson.loads(body)  # refuses NaN/Infinity, invalid UTF-8, huge integers
+        except orjson.JSONDecodeError:
+            # The standard parser says why (and accepts what orjson alone refuses, such as an
+            # integer over 64 bits or an escaped lone surrogate): the rare path, not the hot one.
+            payload = parse_json_slowly(body)
         try:
             if isinstance(payload, dict) and "records" in payload:
                 if set(payload) != {"records"}:
@@ -221,10 +252,14 @@ class Predictor:
             raise RequestValidationError(
                 [{**e, "loc": (*prefix, *e["loc"])} for e in error.errors(include_url=False)]
             ) from error
-        features = np.array(
-            [[np.nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows],
-            dtype=float,
-        )
+        if self._codes:  # category features: their string -> code (unknown = UNKNOWN_CODE)
+            features = self.contract.encode_records([row.__dict__ for row in rows])
+        else:
+            # One C call per row for the values in contract order; NumPy turns a None (a null in
+            # a nullable column) into NaN for a float array.
+            features = np.array([self._values(row) for row in rows], dtype=float)
+            if features.ndim == 1:  # one feature: attrgetter gives a value, not a tuple
+                features = features.reshape(-1, 1)
         return features, prefix != ("body",)
 
     def predict(self, model: LoadedModel, features: np.ndarray) -> PredictionBatch:

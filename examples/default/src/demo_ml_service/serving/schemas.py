@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictStr, create_model
 
 from ..data.contract import DataContract
 
@@ -16,7 +16,8 @@ StrictNumber = Annotated[float, Strict(), AllowInfNan(False)]
 def record_model(contract: DataContract) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for feature in contract.features:
-        kind: Any = StrictNumber | None if feature.nullable else StrictNumber
+        value: Any = StrictStr if feature.is_categorical else StrictNumber
+        kind: Any = value | None if feature.nullable else value
         fields[feature.name] = (kind, Field(default=None) if feature.nullable else ...)
     return create_model("Record", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
@@ -49,6 +50,8 @@ class VersionResponse(BaseModel):
     model_version: str | None
     model_alias: str | None
     template_version: str
+    # The model's training snapshot (source, query, rows, sha256, created_at), when recorded.
+    training_data: dict[str, Any] | None = None
     service: str
 
 

@@ -1,14 +1,27 @@
-"""`make bench`: throughput of POST /predict with telemetry on vs off, and the overhead ratio.
+"""`make bench`: the service against a bare ASGI app serving the same exported model, over HTTP.
 
-Both apps are the real service (create_app) with the same model, driven in-process over ASGI
-(no network, no HTTP client in the measurement, so the figure isolates what telemetry costs the
-service). "On" means: spans exported through the real OTLP/HTTP exporter to a sink process on
-127.0.0.1 (or the exporter you choose), metrics updated, one JSON access log line per request
-(written to /dev/null). "On" samples traces as configured (SERVICE_TRACE_SAMPLE_RATIO or the
-OTEL_TRACES_SAMPLER variables); a third app traces every request, for comparison. Short blocks
-of requests take turns between the apps, and CPU time of this process (which includes the span
-export thread) is compared. A benchmark, not a test: it prints figures; `--check` makes it exit 1
-above the budget.
+Contestants, each a real server process on 127.0.0.1 (uvicorn with uvloop and httptools, no
+access log), all loading the same exported model folder (SERVICE_MODEL_DIR, default ./model):
+
+    bare           a raw ASGI app: json.loads -> predict_proba -> json.dumps (the practical limit)
+    service        `<pkg> serve` with telemetry as shipped (sampled traces, metrics, JSON logs)
+    service-all    the same, every request traced (OTEL_TRACES_SAMPLER=parentbased_always_on)
+    service-off    the same, telemetry switched off (SERVICE_TELEMETRY_ENABLED=false)
+
+and, with `--modes`, `service-noexport` (telemetry on, spans exported nowhere: the export's share).
+
+Spans go through the real OTLP/HTTP exporter to a sink process; logs go to /dev/null. Servers
+are pinned to one core, the load generator (this process, an asyncio HTTP/1.1 keep-alive client)
+and the sink to another, when there are at least two. Two phases, each in alternating rounds
+(bare, service, service-all, service-off, bare, ...), ratios taken per round, then the median:
+
+    peak    closed loop, `--connections` connections each sending its next request on an answer
+    fixed   open loop at `--rate-share` (default 50%) of the bare app's median peak: sends follow
+            a fixed schedule; a send whose slot came while every connection was busy is late, and
+            latency is measured from the slot (so a server falling behind cannot hide it)
+
+Start-up (process start to the first 200 on /readyz) is measured for each server as it starts.
+A benchmark, not a test: it prints figures and writes JSON (`--out`); it asserts nothing.
 """
 
 from __future__ import annotations
@@ -17,16 +30,24 @@ import argparse
 import asyncio
 import csv
 import json
+import math
 import os
+import socket
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..ops.metrics import PREDICT_ROUTE
 
-BUDGET = 0.15
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 # A minimal OTLP/HTTP receiver: accepts every export with 200 and drops it.
 _SINK = """
@@ -46,173 +67,455 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 """
 
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [
-        MutableMapping[str, Any],
-        Callable[[], Awaitable[Message]],
-        Callable[[Message], Awaitable[None]],
-    ],
-    Awaitable[None],
-]
+MODES = ("bare", "service", "service-all", "service-off")
+# Environment of each service mode, on top of the caller's.
+MODE_ENV: dict[str, dict[str, str]] = {
+    "service": {},
+    "service-all": {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+    "service-off": {"SERVICE_TELEMETRY_ENABLED": "false"},
+    # Diagnostic (not in the default set): telemetry on, spans sampled but exported nowhere.
+    "service-noexport": {"OTEL_TRACES_EXPORTER": "none"},
+}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--requests", type=int, default=3000, help="requests per mode")
-    parser.add_argument("--block", type=int, default=50, help="requests per alternating block")
-    parser.add_argument("--batch", type=int, default=1, help="records per request")
-    parser.add_argument(
-        "--exporter",
-        choices=["otlp", "console", "none"],
-        default="otlp",
-        help="trace exporter when on (otlp: to a local sink over HTTP; default)",
-    )
-    # %% because argparse %-formats help strings
-    parser.add_argument(
-        "--check", action="store_true", help=f"exit 1 above {BUDGET * 100:.0f}%% overhead"
-    )
+# -- the bare baseline: what a model server cannot beat on this stack --
+def baseline() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """ASGI app factory (`uvicorn <pkg>.tools.bench:baseline --factory`): the exported model of
+    SERVICE_MODEL_DIR behind json.loads -> predict_proba -> json.dumps, nothing else."""
+    import numpy as np
 
-
-def example_body(settings: Any, batch: int) -> bytes:
+    from ..artifact import load_model_dir
     from ..data.contract import DataContract
 
-    contract = DataContract.load(settings.contract_path)
+    names = DataContract.load(Path(os.environ["SERVICE_CONTRACT_PATH"])).feature_names
+    pipeline = load_model_dir(Path(os.environ["SERVICE_MODEL_DIR"])).pipeline
+    headers = [(b"content-type", b"application/json")]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan: nothing to do
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": f"{scope['type']}.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["path"] != PREDICT_ROUTE:
+            body = b'{"status":"ready"}'
+        else:
+            chunks = []
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            record = json.loads(b"".join(chunks))
+            proba = pipeline.predict_proba(np.array([[record[n] for n in names]], dtype=float))
+            body = json.dumps(
+                {"label": int(proba.argmax()), "confidence": float(proba.max())}
+            ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+# -- servers --
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def pin(core: int | None) -> Callable[[], None] | None:
+    if core is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
+@dataclass
+class Server:
+    mode: str
+    port: int
+    process: subprocess.Popen[bytes]
+    startup_s: float
+
+
+def start_server(
+    mode: str, package: str, env: dict[str, str], core: int | None, timeout: float = 180.0
+) -> Server:
+    port = free_port()
+    env = {**os.environ, **ONE_THREAD, **env, **MODE_ENV.get(mode, {})}
+    env["SERVICE_PORT"] = str(port)
+    env["SERVICE_METRICS_PORT"] = str(free_port())
+    if mode == "bare":
+        command = [
+            sys.executable, "-m", "uvicorn", f"{package}.tools.bench:baseline", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+    else:
+        command = [sys.executable, "-m", f"{package}.cli", "serve", "--port", str(port)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=pin(core),
+    )
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{mode} server exited with {process.returncode} (run it by hand)")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"GET /readyz HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+                if conn.recv(64).startswith(b"HTTP/1.1 200"):
+                    return Server(mode, port, process, time.perf_counter() - started)
+        except OSError:
+            pass
+        if time.perf_counter() - started > timeout:
+            process.kill()
+            raise RuntimeError(f"{mode} server not ready within {timeout:g} s")
+        time.sleep(0.02)
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# -- the load generator: raw HTTP/1.1 keep-alive connections on asyncio --
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; `request()` sends the prepared bytes, resolves on the answer."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.waiter: asyncio.Future[int] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        at = head.find(b"content-length:")
+        length = int(head[at + 15 :].split(b"\r\n", 1)[0]) if at >= 0 else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        status = int(self.buffer[9:12])
+        self.buffer = self.buffer[end + 4 + length :]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("server closed the connection"))
+
+    def request(self, data: bytes) -> asyncio.Future[int]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self.waiter
+
+
+@dataclass
+class Run:
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    late: int = 0
+    sent: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile_ms(self, q: float) -> float:
+        if not self.latencies:
+            return math.inf
+        ordered = sorted(self.latencies)
+        return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1] * 1000
+
+
+async def connect(port: int, n: int) -> list[Connection]:
+    loop = asyncio.get_running_loop()
+    connections = []
+    for _ in range(n):
+        _, protocol = await loop.create_connection(Connection, "127.0.0.1", port)
+        connections.append(protocol)
+    return connections
+
+
+async def closed_loop(
+    port: int, request: bytes, connections: int, warmup: float, seconds: float
+) -> Run:
+    pool = await connect(port, connections)
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + warmup
+    end = begin + seconds
+    run = Run(seconds)
+
+    async def worker(conn: Connection) -> None:
+        while (now := loop.time()) < end:
+            status = await conn.request(request)
+            if now >= begin:
+                run.latencies.append(loop.time() - now)
+                run.errors += status != 200
+
+    await asyncio.gather(*(worker(c) for c in pool))
+    for c in pool:
+        assert c.transport is not None
+        c.transport.close()
+    return run
+
+
+async def open_loop(
+    port: int, request: bytes, connections: int, rate: float, warmup: float, seconds: float
+) -> Run:
+    """Sends at `rate` per second on a fixed schedule; latency counts from the scheduled slot."""
+    pool = await connect(port, connections)
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for c in pool:
+        idle.put_nowait(c)
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    begin = start + warmup
+    total = int((warmup + seconds) * rate)
+    run = Run(seconds)
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(conn: Connection, slot: float) -> None:
+        status = await conn.request(request)
+        if slot >= begin:
+            run.latencies.append(loop.time() - slot)
+            run.errors += status != 200
+        idle.put_nowait(conn)
+
+    for i in range(total):
+        slot = start + i / rate
+        delay = slot - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if idle.empty() and slot >= begin:
+            run.late += 1  # every connection busy when the slot came: the server fell behind
+        conn = await idle.get()
+        if slot >= begin:
+            run.sent += 1
+        task = asyncio.create_task(one(conn, slot))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    for c in pool:
+        assert c.transport is not None
+        c.transport.close()
+    return run
+
+
+# -- the benchmark --
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per phase")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per run")
+    parser.add_argument("--connections", type=int, default=32, help="closed-loop connections")
+    parser.add_argument(
+        "--rate-share", type=float, default=0.5, help="fixed rate, share of the bare peak"
+    )
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset")
+    parser.add_argument("--out", type=Path, default=Path("reports/bench.json"))
+    parser.add_argument(
+        "--short", action="store_true", help="1 round of 1 s + 0.5 s warm-up (CI smoke run)"
+    )
+
+
+def request_bytes(settings: Any) -> bytes:
+    from ..data.contract import DataContract
+
+    names = DataContract.load(settings.contract_path).feature_names
     with settings.golden_path.open(encoding="utf-8") as handle:
-        rows = [row for _, row in zip(range(batch), csv.DictReader(handle), strict=False)]
-    records = [{name: float(row[name]) for name in contract.feature_names} for row in rows]
-    return json.dumps(records[0] if batch == 1 else {"records": records}).encode()
+        row = next(csv.DictReader(handle))
+    body = json.dumps({name: float(row[name]) for name in names}).encode()
+    return (
+        f"POST {PREDICT_ROUTE} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
-async def post(app: ASGIApp, body: bytes) -> int:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": PREDICT_ROUTE,
-        "raw_path": PREDICT_ROUTE.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    delivered = False
-    status = 0
-
-    async def receive() -> Message:
-        nonlocal delivered
-        if delivered:
-            return {"type": "http.disconnect"}
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: Message) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
+def cores() -> tuple[int | None, int | None]:
+    """(server core, client core) when there are two or more, else (None, None)."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(available) < 2:
+        return None, None
+    return available[0], available[1]
 
 
-async def _drive(app: ASGIApp, body: bytes, requests: int) -> None:
-    for _ in range(requests):
-        status = await post(app, body)
-        if status != 200:
-            raise RuntimeError(f"POST /predict answered {status}")
-
-
-async def interleaved(
-    apps: dict[str, ASGIApp], body: bytes, requests: int, block: int
-) -> dict[str, tuple[float, float]]:
-    """mode -> (requests per wall second, requests per CPU second), measured in short blocks
-    that take turns, so that a neighbour's load falls on every mode alike."""
-    wall = dict.fromkeys(apps, 0.0)
-    cpu = dict.fromkeys(apps, 0.0)
-    for app in apps.values():  # warm-up
-        await _drive(app, body, min(block * 2, 200))
-    for _ in range(max(requests // block, 1)):
-        for mode, app in apps.items():
-            w, c = time.perf_counter(), time.process_time()
-            await _drive(app, body, block)
-            wall[mode] += time.perf_counter() - w
-            cpu[mode] += time.process_time() - c
-    done = max(requests // block, 1) * block
-    return {mode: (done / wall[mode], done / cpu[mode]) for mode in apps}
-
-
-def start_sink() -> tuple[subprocess.Popen[str], str]:
-    sink = subprocess.Popen([sys.executable, "-c", _SINK], stdout=subprocess.PIPE, text=True)
+def start_sink(core: int | None) -> tuple[subprocess.Popen[str], str]:
+    sink = subprocess.Popen(
+        [sys.executable, "-c", _SINK],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=pin(core),
+    )
     assert sink.stdout is not None
     port = sink.stdout.readline().strip()
     return sink, f"http://127.0.0.1:{port}/v1/traces"
 
 
-def run_from_args(settings: Any, args: argparse.Namespace) -> int:
-    from ..serving.app import create_app
-    from ..serving.deps import load_model
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
 
-    model = load_model(settings)
-    body = example_body(settings, args.batch)
-    sink = None
-    if args.exporter == "otlp":
-        sink, endpoint = start_sink()
-        os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = endpoint
-    on_settings = settings.model_copy(
-        update={"telemetry_enabled": True, "traces_exporter": args.exporter}
-    )
-    sampler = os.environ.get("OTEL_TRACES_SAMPLER")
-    sampling = (
-        f"OTEL_TRACES_SAMPLER={sampler} {os.environ.get('OTEL_TRACES_SAMPLER_ARG', '')}".strip()
-        if sampler
-        else f"{settings.trace_sample_ratio:.0%} of requests traced (SERVICE_TRACE_SAMPLE_RATIO)"
-    )
-    apps: dict[str, Any] = {
-        "off": create_app(settings.model_copy(update={"telemetry_enabled": False}), model),
-        "on": create_app(on_settings, model),
+
+def run_from_args(settings: Any, args: argparse.Namespace) -> int:
+    from .._template import PACKAGE_NAME
+
+    if args.short:
+        args.rounds, args.seconds, args.warmup = 1, 1.0, 0.5
+    modes = [m for m in args.modes.split(",") if m]
+    if "bare" not in modes or any(m not in ("bare", *MODE_ENV) for m in modes):
+        print(
+            f"--modes must include bare; choose from bare, {', '.join(MODE_ENV)}", file=sys.stderr
+        )
+        return 2
+    model_dir = settings.model_dir or Path("model")
+    if not (model_dir / "slipway-model.json").is_file():
+        print(f"no exported model in {model_dir}: run `make export` first", file=sys.stderr)
+        return 2
+    server_core, client_core = cores()
+    if client_core is not None:
+        os.sched_setaffinity(0, {client_core})
+    sink, endpoint = start_sink(client_core)
+    env = {
+        "SERVICE_MODEL_DIR": str(model_dir.resolve()),
+        "SERVICE_CONTRACT_PATH": str(settings.contract_path),
+        "SERVICE_SLO_PATH": str(settings.slo_path),
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint,
     }
-    os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_always_on"
+    request = request_bytes(settings)
+    servers: dict[str, Server] = {}
     try:
-        apps["on, every request traced"] = create_app(on_settings, model)
+        for mode in modes:  # one at a time, so each start-up is timed alone
+            servers[mode] = start_server(mode, PACKAGE_NAME, env, server_core)
+        figures = asyncio.run(measure(servers, request, args))
     finally:
-        if sampler is None:
-            del os.environ["OTEL_TRACES_SAMPLER"]
-        else:
-            os.environ["OTEL_TRACES_SAMPLER"] = sampler
-    stderr = sys.stderr
-    try:
-        with open(os.devnull, "w") as devnull:
-            sys.stderr = devnull  # the JSON access log lines are written (and cost) but not shown
-            try:
-                figures = asyncio.run(interleaved(apps, body, args.requests, args.block))
-            finally:
-                sys.stderr = stderr
-                for app in apps.values():
-                    app.state.runtime.telemetry.shutdown()
-    finally:
-        if sink is not None:
-            sink.terminate()
-            sink.wait(timeout=10)
-    off_cpu = figures["off"][1]
-    print(
-        f"POST /predict, {args.batch} record(s) per request, {args.requests} requests per mode "
-        f"in alternating blocks of {args.block}; traces -> {args.exporter}"
-    )
-    print(f"{'':36} {'req/s':>8} {'req/CPU-s':>10} {'ratio':>7}")
-    for mode, (wall, cpu) in figures.items():
-        print(f"{'telemetry ' + mode:36} {wall:8.1f} {cpu:10.1f} {cpu / off_cpu:7.3f}")
-    overhead = 1 - figures["on"][1] / off_cpu
-    # CPU time counts the span export thread and is less skewed by other processes than wall time.
-    print(
-        f"overhead (on, {sampling}): {overhead:.1%} of throughput per CPU second; "
-        f"budget {BUDGET:.0%}"
-    )
-    if overhead > BUDGET:
-        print(f"over budget: telemetry costs {overhead:.1%} of throughput", file=sys.stderr)
-        return 1 if args.check else 0
+        for server in servers.values():
+            stop(server.process)
+        stop(sink)
+    report = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "server_core": server_core, "client_core": client_core},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "startup_s": {m: round(s.startup_s, 3) for m, s in servers.items()},
+        **figures,
+    }
+    print_report(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {args.out}")
     return 0
+
+
+async def measure(
+    servers: dict[str, Server], request: bytes, args: argparse.Namespace
+) -> dict[str, Any]:
+    modes = list(servers)
+    peak: dict[str, list[float]] = {m: [] for m in modes}
+    peak_p99: dict[str, list[float]] = {m: [] for m in modes}
+    errors = dict.fromkeys(modes, 0)
+    for _ in range(args.rounds):
+        for mode in modes:
+            run = await closed_loop(
+                servers[mode].port, request, args.connections, args.warmup, args.seconds
+            )
+            peak[mode].append(run.throughput)
+            peak_p99[mode].append(run.percentile_ms(99))
+            errors[mode] += run.errors
+    rate = args.rate_share * median(peak["bare"])
+    fixed: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    for _ in range(args.rounds):
+        for mode in modes:
+            run = await open_loop(servers[mode].port, request, 64, rate, args.warmup, args.seconds)
+            fixed[mode].append(
+                {
+                    "p50_ms": run.percentile_ms(50),
+                    "p99_ms": run.percentile_ms(99),
+                    "late": run.late,
+                    "sent": run.sent,
+                    "achieved_rps": run.throughput,
+                }
+            )
+            errors[mode] += run.errors
+    rounds = range(args.rounds)
+    return {
+        "peak": {
+            m: {
+                "rps_median": median(peak[m]),
+                "rps_rounds": peak[m],
+                "ratio_vs_bare_median": median([peak[m][r] / peak["bare"][r] for r in rounds]),
+                "p99_ms_median": median(peak_p99[m]),
+            }
+            for m in modes
+        },
+        "fixed_rate": {
+            "rate_rps": rate,
+            **{
+                m: {
+                    "p50_ms_median": median([f["p50_ms"] for f in fixed[m]]),
+                    "p99_ms_median": median([f["p99_ms"] for f in fixed[m]]),
+                    "p99_ratio_vs_bare_median": median(
+                        [fixed[m][r]["p99_ms"] / fixed["bare"][r]["p99_ms"] for r in rounds]
+                    ),
+                    "late_total": sum(int(f["late"]) for f in fixed[m]),
+                    "sent_total": sum(int(f["sent"]) for f in fixed[m]),
+                    "rounds": fixed[m],
+                }
+                for m in modes
+            },
+        },
+        "non_200": errors,
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    s = report["settings"]
+    print(
+        f"POST {PREDICT_ROUTE}, one record; {s['rounds']} alternating round(s) of "
+        f"{s['seconds']:g} s (+{s['warmup']:g} s warm-up); server core "
+        f"{report['machine']['server_core']}, client core {report['machine']['client_core']}"
+    )
+    print(f"\npeak, closed loop, {s['connections']} connections")
+    print(f"  {'':12} {'req/s':>8} {'x bare':>7} {'p99 ms':>8} {'start s':>8}")
+    for mode, p in report["peak"].items():
+        print(
+            f"  {mode:12} {p['rps_median']:8.0f} {p['ratio_vs_bare_median']:7.2f} "
+            f"{p['p99_ms_median']:8.1f} {report['startup_s'][mode]:8.2f}"
+        )
+    fixed = report["fixed_rate"]
+    print(
+        f"\nfixed rate, open loop, {fixed['rate_rps']:.0f} req/s "
+        f"({s['rate_share']:.0%} of the bare peak)"
+    )
+    print(f"  {'':12} {'p50 ms':>8} {'p99 ms':>8} {'p99 x bare':>10} {'late':>7}")
+    for mode in report["peak"]:
+        f = fixed[mode]
+        print(
+            f"  {mode:12} {f['p50_ms_median']:8.2f} {f['p99_ms_median']:8.2f} "
+            f"{f['p99_ratio_vs_bare_median']:10.2f} {f['late_total']:>4}/{f['sent_total']}"
+        )
+    bad = {m: n for m, n in report["non_200"].items() if n}
+    if bad:
+        print(f"\nnon-200 answers (a broken run, not a measurement): {bad}", file=sys.stderr)

@@ -1,7 +1,10 @@
 """The eval gate: score the golden set, compare with slo.yaml and with the champion, write reports.
 
 The gate fails (and `evaluate` exits non-zero) when the quality floor is missed or when the
-candidate is worse than the current champion by more than slo.yaml's tolerance.
+candidate is worse than the current champion by more than slo.yaml's tolerance. The champion is
+the registry's; without one, the champion recorded in git (data/baseline.json, written by
+promote). A champion trained on another feature set is not comparable: the gate is the floor only,
+and the report says so. The report names the version scored and the baseline used.
 """
 
 from __future__ import annotations
@@ -15,24 +18,45 @@ import numpy as np
 
 from ..config import PROJECT_ROOT, Settings
 from ..data.contract import DataContract
-from ..data.loaders import data_hash, load_dataset
+from ..data.loaders import load_dataset
+from ..data.snapshots import describe_snapshot
 from ..errors import RegistryError
-from ..lifecycle import CHALLENGER, CHAMPION
+from ..lifecycle import CHALLENGER, CHAMPION, EVAL_PASSED_TAG, FEATURES_TAG
 from ..registry import Registry
 from ..slo import SLO, load_slo
+from .baseline import Baseline, BaselineError
 from .quality import score
+from .train import feature_signature, snapshot_for
 
 REPORT_JSON = "eval.json"
 REPORT_MD = "eval.md"
 
 
-def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
+class AlreadyGated(RegistryError):
+    """The version behind the alias was gated before: it is not a new model."""
+
+
+def evaluate(settings: Settings, alias: str = CHALLENGER, again: bool = False) -> dict[str, Any]:
+    """Gate the version behind `alias` on the golden snapshot: the slo.yaml floor, and no
+    regression against the champion (the registry's, else the one recorded in
+    data/baseline.json). A version already gated is refused unless `again` (after a failed
+    `train`, the challenger is still the previous version: re-scoring it is not a new result)."""
     slo = load_slo(settings.slo_path)
     contract = DataContract.load(settings.contract_path)
-    features, target = load_dataset(settings.golden_path, contract)
+    golden = snapshot_for(settings, "golden", contract)
+    golden_file = golden.path(settings.snapshots_dir)
+    features, target = load_dataset(golden_file, contract)
     registry = Registry.from_settings(settings)
-    if registry.get_alias(alias) is None:
+    info = registry.get_alias(alias)
+    if info is None:
         raise RegistryError(f"no '{alias}' version of {settings.model_name}: run `train` first")
+    if EVAL_PASSED_TAG in info.tags and not again:
+        verdict = "passed" if info.eval_passed else "failed"
+        raise AlreadyGated(
+            f"{settings.model_name} version {info.version} ('{alias}') was already gated "
+            f"({verdict}): it is not a new model. Did the last `train` fail? Train again, or "
+            "pass --again to re-score this version on purpose"
+        )
     candidate = registry.load(alias)
     metrics = score(slo.model_task, candidate.pipeline, features, target)
     if slo.model_task == "classification" and slo.guardrails.min_confidence is not None:
@@ -49,34 +73,12 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
             "detail": f"{quality.metric} = {value:.4f}, required {comparison} {quality.threshold}",
         }
     ]
-    champion_info = registry.get_alias(CHAMPION)
-    champion: dict[str, Any] | None = None
-    if champion_info is None or champion_info.version == candidate.version:
-        checks.append(
-            {
-                "name": "no_regression_vs_champion",
-                "passed": True,
-                "detail": "no champion yet"
-                if champion_info is None
-                else "candidate is the champion",
-            }
-        )
-    else:
-        champion_model = registry.load(CHAMPION)
-        champion_metrics = score(slo.model_task, champion_model.pipeline, features, target)
-        champion = {"version": champion_info.version, "metrics": champion_metrics}
-        worse_by = quality.regression_vs(value, champion_metrics[quality.metric])
-        checks.append(
-            {
-                "name": "no_regression_vs_champion",
-                "passed": worse_by <= quality.max_regression_vs_champion,
-                "detail": (
-                    f"{quality.metric} {value:.4f} vs champion v{champion_info.version} "
-                    f"{champion_metrics[quality.metric]:.4f}: worse by {max(worse_by, 0.0):.4f}, "
-                    f"tolerance {quality.max_regression_vs_champion}"
-                ),
-            }
-        )
+    signature = feature_signature(contract)
+    candidate_features = info.tags.get(FEATURES_TAG, signature)
+    champion, check, baseline_used = _versus_champion(
+        settings, registry, info.version, candidate_features, features, target, value, slo
+    )
+    checks.append(check)
     passed = all(check["passed"] for check in checks)
     report: dict[str, Any] = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -87,11 +89,14 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
             "version": candidate.version,
             "alias": alias,
             "training_data_hash": candidate.data_hash,
+            "training_data": candidate.training_data,
+            "features": candidate_features,
         },
         "dataset": {
-            "path": _relative(settings.golden_path),
+            "path": _relative(golden_file),
+            "source": golden.source,
             "rows": len(target),
-            "sha256": data_hash(settings.golden_path),
+            "sha256": golden.sha256,
         },
         "slo": {
             "metric": quality.metric,
@@ -101,6 +106,7 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
         },
         "metrics": metrics,
         "champion": champion,
+        "baseline": baseline_used,
         "checks": checks,
     }
     out = settings.reports_dir
@@ -123,6 +129,92 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
         for name in (REPORT_JSON, REPORT_MD, report["plot"]):
             registry.client.log_artifact(version.run_id, str(out / name), artifact_path="eval")
     return report
+
+
+NOT_COMPARABLE_POLICY = (
+    "not comparable: the champion was trained on a different feature set, so the gate is the "
+    "quality floor only (docs/bring-your-own-data.md, 'Changing the features')"
+)
+
+
+def _versus_champion(
+    settings: Settings,
+    registry: Registry,
+    version: str,
+    candidate_features: str,
+    features: np.ndarray,
+    target: np.ndarray,
+    value: float,
+    slo: SLO,
+) -> tuple[dict[str, Any] | None, dict[str, Any], str]:
+    """(champion summary, the no-regression check, which baseline was used)."""
+    quality = slo.objectives.quality
+    name = "no_regression_vs_champion"
+    champion_info = registry.get_alias(CHAMPION)
+    if champion_info is not None and champion_info.version == version:
+        return None, {"name": name, "passed": True, "detail": "candidate is the champion"}, "none"
+    if champion_info is not None:
+        where = f"registry champion v{champion_info.version}"
+        champion_features = champion_info.tags.get(FEATURES_TAG)
+        if champion_features is not None and champion_features != candidate_features:
+            change = _feature_change(champion_features, candidate_features)
+            detail = f"{NOT_COMPARABLE_POLICY}; {change}"
+            return None, {"name": name, "passed": True, "detail": detail}, where
+        champion_model = registry.load(CHAMPION)
+        try:
+            champion_metrics = score(slo.model_task, champion_model.pipeline, features, target)
+        except ValueError as error:  # e.g. a champion from before feature signatures were kept
+            detail = f"{NOT_COMPARABLE_POLICY}; scoring the champion failed: {error}"
+            return None, {"name": name, "passed": True, "detail": detail}, where
+        reference = champion_metrics[quality.metric]
+        champion: dict[str, Any] = {"version": champion_info.version, "metrics": champion_metrics}
+    else:
+        baseline = Baseline.read(settings.baseline_path)
+        where = f"{_relative(settings.baseline_path)}"
+        if baseline.bootstrap:
+            detail = (
+                f"no champion yet: neither the registry nor {where} records one (bootstrap), "
+                "so the first model is gated on the quality floor only"
+            )
+            return None, {"name": name, "passed": True, "detail": detail}, f"{where} (bootstrap)"
+        where = f"{where} (champion v{baseline.version}, promoted {baseline.promoted_at})"
+        if baseline.features is not None and baseline.features != candidate_features:
+            change = _feature_change(baseline.features, candidate_features)
+            detail = f"{NOT_COMPARABLE_POLICY}; {change}"
+            return None, {"name": name, "passed": True, "detail": detail}, where
+        if quality.metric not in baseline.metrics:
+            raise BaselineError(
+                f"{settings.baseline_path} records no {quality.metric}: promote a version again"
+            )
+        reference = baseline.metrics[quality.metric]
+        champion = {
+            "version": baseline.version,
+            "metrics": baseline.metrics,
+            "recorded": True,
+        }
+    worse_by = quality.regression_vs(value, reference)
+    detail = (
+        f"{quality.metric} {value:.4f} vs {where} {reference:.4f}: worse by "
+        f"{max(worse_by, 0.0):.4f}, tolerance {quality.max_regression_vs_champion}"
+    )
+    passed = worse_by <= quality.max_regression_vs_champion
+    check = {"name": name, "passed": passed, "detail": detail}
+    return champion, check, where
+
+
+def _feature_change(before: str, after: str) -> str:
+    old = {f[0]: f for f in json.loads(before)}
+    new = {f[0]: f for f in json.loads(after)}
+    parts = []
+    if added := sorted(set(new) - set(old)):
+        parts.append(f"added {', '.join(added)}")
+    if removed := sorted(set(old) - set(new)):
+        parts.append(f"removed {', '.join(removed)}")
+    if changed := sorted(n for n in set(old) & set(new) if old[n] != new[n]):
+        parts.append(f"type or categories changed: {', '.join(changed)}")
+    if not parts and list(old) != list(new):
+        parts.append("columns reordered")
+    return "features " + ("; ".join(parts) or "differ")
 
 
 def _relative(path: Path) -> str:
@@ -168,6 +260,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Model `{model['name']}` version {model['version']} (alias `{model['alias']}`), "
         f"golden set `{report['dataset']['path']}` ({report['dataset']['rows']} rows), "
         f"{report['generated_at']}.",
+        "",
+        f"Compared with: {report.get('baseline', 'none')}.",
+        "",
+        f"Training snapshot: {describe_snapshot(model.get('training_data') or {})}.",
         "",
         "| metric | value | champion |",
         "|---|---|---|",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -45,6 +46,13 @@ class ScrapeTimeCollector:
             "1 when the model is loaded (/readyz 200).",
             value=float(model is not None),
         )
+        age = GaugeMetricFamily(
+            names.TRAINING_DATA_AGE,
+            "Seconds since the served model's training snapshot was ingested.",
+        )
+        if model is not None and model.training_data_epoch is not None:
+            age.add_metric([], max(0.0, time.time() - model.training_data_epoch))
+        yield age
         drift = GaugeMetricFamily(
             names.FEATURE_DRIFT_PSI,
             "Population stability index of each feature: recent inputs vs training data.",

@@ -8,11 +8,13 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .facade import Telemetry
 from .logs import MODEL_VERSION, REQUEST_ID
-from .tracing import model_attributes, scrubbed_span
+from .tracing import model_attributes, record_error
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class TelemetryMiddleware:
         self.app = app
         self.telemetry = telemetry
         self._routes: frozenset[str] | None = None
+        self._span_names: dict[tuple[str, str], str] = {}
 
     def routes(self, scope: Scope) -> frozenset[str]:
         """The app's route paths (the `route` label), read once from the app in the scope."""
@@ -73,44 +76,66 @@ class TelemetryMiddleware:
             if route in QUIET_ROUTES:
                 await self.app(scope, receive, send_with_status)
                 return
-            # Few attributes on purpose: each one costs on every request.
-            with scrubbed_span(t.tracer, f"{method} {route}", SpanKind.SERVER) as span:
-                if span.is_recording():  # attributes only for the requests that are traced
-                    span.set_attributes(
-                        {
-                            "http.request.method": method,
-                            "http.route": route,
-                            "slipway.request_id": request_id,
-                            **(model_attributes(model) if model is not None else {}),
-                        }
-                    )
-                    if route == "other":
-                        span.set_attribute("url.path", scope["path"])
-                try:
-                    await self.app(scope, receive, send_with_status)
-                finally:
+            # The sampler decides first (inside start_span): an untraced request gets a
+            # non-recording span (its trace id still goes into log lines) and no attribute,
+            # event or export work. No context-manager layers: attach and detach by hand.
+            span = t.tracer.start_span(
+                self.span_name(method, route),
+                kind=SpanKind.SERVER,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            recording = span.is_recording()
+            if recording:  # attributes only for the requests that are traced
+                # Few attributes on purpose: each one costs on every traced request.
+                span.set_attributes(
+                    {
+                        "http.request.method": method,
+                        "http.route": route,
+                        "slipway.request_id": request_id,
+                        **(model_attributes(model) if model is not None else {}),
+                    }
+                )
+                if route == "other":
+                    span.set_attribute("url.path", scope["path"])
+            context_token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                await self.app(scope, receive, send_with_status)
+            except Exception as error:
+                if recording:
+                    record_error(span, error)
+                raise
+            finally:
+                if recording:
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
-                    elapsed = time.perf_counter() - start
-                    if (
-                        t.log_every_request
-                        or status >= 400
-                        or elapsed > t.slow_seconds
-                        or (span.is_recording())
-                    ):
-                        log.info(
-                            "%s %s %s",
-                            method,
-                            scope["path"],
-                            status,
-                            extra={
-                                "route": route,
-                                "status": status,
-                                "duration_ms": round(elapsed * 1000, 3),
-                            },
-                        )
+                elapsed = time.perf_counter() - start
+                if t.log_every_request or status >= 400 or elapsed > t.slow_seconds or recording:
+                    log.info(
+                        "%s %s %s",
+                        method,
+                        scope["path"],
+                        status,
+                        extra={
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round(elapsed * 1000, 3),
+                        },
+                    )
+                span.end()
+                otel_context.detach(context_token)
         finally:
             t.observe_request(route, method, status, time.perf_counter() - start)
             MODEL_VERSION.reset(version_token)
             REQUEST_ID.reset(token)
+
+    def span_name(self, method: str, route: str) -> str:
+        """`<method> <route>`, built once per pair (the route is one of the app's, or `other`)."""
+        key = (method, route)
+        name = self._span_names.get(key)
+        if name is None:
+            name = f"{method} {route}"
+            if len(self._span_names) < 256:  # bounded, whatever methods clients send
+                self._span_names[key] = name
+        return name
