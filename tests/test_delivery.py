@@ -330,6 +330,10 @@ def test_overlay_renders_and_validates(
     deployment = only(docs, "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == IMAGE  # what deploy.sh applies is what was built
+    # The worker processes follow the CPU limit (downward API), whatever the overlay sets it to.
+    workers = {e["name"]: e for e in container["env"]}["SERVICE_WORKERS"]
+    assert workers["valueFrom"] == {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
+    assert "cpu" in container["resources"]["limits"]
 
 
 def test_the_validators_reject_broken_manifests(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -95,3 +96,5 @@ def test_the_champion_is_served_over_http(
     report = json.loads(out.read_text())
     assert set(report["peak"]) == {"bare", "service", "service-all", "service-off"}
     assert not any(report["non_200"].values()), report["non_200"]
+    if len(os.sched_getaffinity(0)) >= 2:  # the workers phase: `serve --workers N` vs one worker
+        assert report["workers"]["workers"] >= 2 and report["workers"]["non_200"] == 0
