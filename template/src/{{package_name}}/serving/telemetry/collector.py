@@ -89,7 +89,8 @@ class PublishedGauges:
 
     - model info: `livemax`, one series per served model (value 1) while a worker serves it;
     - model ready: `livemin`, 1 only when every live worker has its model loaded;
-    - drift PSI: `livemax`, the worst of the workers' windows (each sees its share of traffic).
+    - drift PSI: `livemax`, the worst of the workers' windows (each sees its share of traffic);
+    - training data age: `livemax`, the oldest snapshot a live worker serves.
 
     The cost gauges are computed by the parent from the summed prediction counter (workers.py).
     """
@@ -111,6 +112,12 @@ class PublishedGauges:
             registry=None,
             multiprocess_mode="livemin",
         )
+        self.training_data_age = Gauge(
+            names.TRAINING_DATA_AGE,
+            "Seconds since the served model's training snapshot was ingested.",
+            registry=None,
+            multiprocess_mode="livemax",
+        )
         self.drift = Gauge(
             names.FEATURE_DRIFT_PSI,
             "Population stability index of each feature: recent inputs vs training data.",
@@ -123,6 +130,8 @@ class PublishedGauges:
         self.ready.set(float(model is not None))
         if model is not None:
             self.info.labels(model.name, model.version, model.alias, TEMPLATE_VERSION).set(1.0)
+            if model.training_data_epoch is not None:
+                self.training_data_age.set(max(0.0, time.time() - model.training_data_epoch))
         if window is not None:
             for feature, value in window.psi().items():
                 self.drift.labels(feature).set(value)
