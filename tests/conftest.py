@@ -60,15 +60,17 @@ def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def worker_group(item: pytest.Item, fixtures: tuple[str, ...] | list[str]) -> str | None:
-    """Under `pytest -n N --dist loadgroup` (./dev test), tests that share the installed
-    generated project of one answer set (the `answers` parameter, "default" without one) run on
-    one worker, so it is installed once. The rest spread over the workers (a template clone
-    costs seconds: each worker makes its own)."""
-    if "generated_project" in fixtures:
-        callspec = getattr(item, "callspec", None)
-        answers = callspec.params.get("answers", "default") if callspec else "default"
-        return f"generated-{answers}"
-    return None
+    """Under `pytest -n N --dist loadgroup` (./dev test): the tests of one slow module (and
+    one answer set, for a module parametrized by `answers`) run on one worker, so a module's
+    tests share that worker's installed generated project, while the modules spread over the
+    workers (each worker installs an answer set's project at most once). Everything else is
+    distributed test by test (a template clone costs seconds: each worker makes its own)."""
+    if "generated_project" not in fixtures:
+        return None
+    callspec = getattr(item, "callspec", None)
+    answers = callspec.params.get("answers") if callspec else None
+    module = item.nodeid.split("::")[0]
+    return f"{module}[{answers}]" if answers else module
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
