@@ -368,10 +368,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def request_bytes(settings: Any) -> bytes:
     from ..data.contract import DataContract
 
-    names = DataContract.load(settings.contract_path).feature_names
+    contract = DataContract.load(settings.contract_path)
     with settings.golden_path.open(encoding="utf-8") as handle:
         row = next(csv.DictReader(handle))
-    body = json.dumps({name: float(row[name]) for name in names}).encode()
+    body = json.dumps(contract.request_record(row)).encode()
     return (
         f"POST {PREDICT_ROUTE} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\n\r\n"
