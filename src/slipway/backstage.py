@@ -117,7 +117,9 @@ def parameters(settings: dict[str, Any]) -> dict[str, Any]:
         derived = rendition_runtime.is_template(default)
         if not derived and default is not None:
             prop["default"] = rendition_runtime.cast(kind, default)
-            if default != "":  # a form treats "" as no answer: an optional field
+            # A form treats "" as no answer (an optional field); a checkbox is always answered,
+            # so a yes/no question is never required (answer files may leave it to its default).
+            if default != "" and kind != "bool":
                 required.append(name)
         elif derived:
             prop["description"] = prop.get("description", title_of(name)) + (

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -94,6 +95,18 @@ def test_a_misspelled_key_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="category feature lists its values as strings"):
         numbers = FRAUD_CONTRACT.replace("[FR, DE, US]", "[1, 2]")
         DataContract.load(write_contract(tmp_path, numbers))
+
+
+def test_load_test_requests_carry_categories_and_nulls(tmp_path: Path) -> None:
+    from demo_ml_service.tools.loadtest import golden_payloads
+
+    contract = DataContract.load(write_contract(tmp_path, FRAUD_CONTRACT))
+    golden = tmp_path / "golden.csv"
+    fraud_frame(8).to_csv(golden, index=False)
+    bodies = [json.loads(body) for body in golden_payloads(golden, contract)]
+    assert bodies[0] == {"amount": None, "country": bodies[0]["country"], "channel": None}
+    assert bodies[0]["country"] in {"FR", "DE", "US"}
+    assert isinstance(bodies[1]["amount"], float) and bodies[1]["channel"] in {"web", "app"}
 
 
 def test_categories_are_encoded_and_unknown_ones_listed_with_rows(tmp_path: Path) -> None:

@@ -172,6 +172,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import contextlib
     from collections.abc import Iterator
 
+    from .serving.workers import serve_workers, worker_count
+
+    if args.workers is not None and args.workers < 0:
+        print("error: --workers must be 0 (one per available CPU) or more", file=sys.stderr)
+        return 2
+    workers = worker_count(settings.workers if args.workers is None else args.workers)
+    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    host = args.host or settings.host
+    if workers > 1:
+        return serve_workers(
+            settings,
+            host=host,
+            port=args.port or settings.port,
+            metrics_port=metrics_port,
+            workers=workers,
+        )
+
     import uvicorn
 
     from .serving.app import create_app
@@ -182,7 +199,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             yield  # the API server handles SIGTERM/SIGINT; this one stops after it
 
     app = create_app(settings)
-    host = args.host or settings.host
     # uvicorn picks uvloop and httptools (installed with the service); no access log: the
     # telemetry middleware writes the useful lines.
     api = uvicorn.Server(
@@ -190,7 +206,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             app, host=host, port=args.port or settings.port, log_config=None, access_log=False
         )
     )
-    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     scrape = MetricsServer(
         uvicorn.Config(
             app.state.metrics_app,
@@ -324,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
                 type=int,
                 default=None,
                 help="/metrics only; 0 = none (default: SERVICE_METRICS_PORT or 9100)",
+            )
+            command.add_argument(
+                "--workers",
+                type=int,
+                default=None,
+                help="worker processes on the API port; 0 = one per available CPU "
+                "(default: SERVICE_WORKERS or 1)",
             )
         if name == "loadtest":
             from .tools.loadtest import add_arguments

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # /metrics is served on its own port (not the API's): scrapes never queue behind predictions,
     # and the API port can be exposed without exposing the metrics.
     metrics_port: int = Field(default=9100, ge=0, le=65535)
+    # Worker processes of `serve` on the API port (SERVICE_WORKERS; 0 = one per available CPU:
+    # the cgroup CPU limit, else the CPUs this process may run on). With more than one, /metrics
+    # aggregates them (prometheus-client multiprocess mode, docs/performance.md).
+    workers: int = Field(default=1, ge=0, le=256)
     log_level: str = "INFO"
     traces_exporter: TracesExporter = Field(
         default=cast(TracesExporter, TRACES_EXPORTER_ANSWER),

@@ -12,6 +12,7 @@ one-hot encodes that index: append new categories at the end of the list, never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -146,6 +147,18 @@ class DataContract:
     @property
     def numeric_indices(self) -> list[int]:
         return [i for i, f in enumerate(self.features) if not f.is_categorical]
+
+    def request_record(self, row: Mapping[str, str]) -> dict[str, Any]:
+        """A CSV row's features as `POST /predict` takes them: a category as its string, a
+        number as a float, an empty cell of a nullable feature as null (the load test, bench)."""
+        record: dict[str, Any] = {}
+        for f in self.features:
+            cell = row[f.name]
+            if f.nullable and cell.strip() == "":
+                record[f.name] = None
+            else:
+                record[f.name] = cell if f.is_categorical else float(cell)
+        return record
 
     def label_name(self, label: int) -> str:
         """A class's name from the contract (`classes:`), else the label itself."""

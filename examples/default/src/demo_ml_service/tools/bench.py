@@ -10,6 +10,11 @@ access log), all loading the same exported model folder (SERVICE_MODEL_DIR, defa
 
 and, with `--modes`, `service-noexport` (telemetry on, spans exported nowhere: the export's share).
 
+Then the workers phase: `serve --workers N` (telemetry as shipped) against `service` (one worker),
+closed loop, alternating rounds: N = the cores left to the servers beside the load generator's,
+at least 2; on 2 cores the N workers share a core with the load generator (the report says so).
+Its ratio is set against the goal of 0.8 x N (docs/performance.md). `--workers 1` skips it.
+
 Spans go through the real OTLP/HTTP exporter to a sink process; logs go to /dev/null. Servers
 are pinned to one core, the load generator (this process, an asyncio HTTP/1.1 keep-alive client)
 and the sink to another, when there are at least two. Two phases, each in alternating rounds
@@ -36,7 +41,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,10 +139,11 @@ def free_port() -> int:
         return port
 
 
-def pin(core: int | None) -> Callable[[], None] | None:
+def pin(core: int | set[int] | None) -> Callable[[], None] | None:
     if core is None:
         return None
-    return lambda: os.sched_setaffinity(0, {core})
+    cpus = {core} if isinstance(core, int) else core
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 @dataclass
@@ -144,15 +152,22 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     startup_s: float
+    metrics_port: int = 0
 
 
 def start_server(
-    mode: str, package: str, env: dict[str, str], core: int | None, timeout: float = 180.0
+    mode: str,
+    package: str,
+    env: dict[str, str],
+    core: int | set[int] | None,
+    timeout: float = 180.0,
+    extra_args: Sequence[str] = (),
 ) -> Server:
     port = free_port()
     env = {**os.environ, **ONE_THREAD, **env, **MODE_ENV.get(mode, {})}
     env["SERVICE_PORT"] = str(port)
-    env["SERVICE_METRICS_PORT"] = str(free_port())
+    metrics_port = free_port()
+    env["SERVICE_METRICS_PORT"] = str(metrics_port)
     if mode == "bare":
         command = [
             sys.executable, "-m", "uvicorn", f"{package}.tools.bench:baseline", "--factory",
@@ -161,6 +176,7 @@ def start_server(
         ]  # fmt: skip
     else:
         command = [sys.executable, "-m", f"{package}.cli", "serve", "--port", str(port)]
+        command += extra_args
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -176,7 +192,7 @@ def start_server(
             with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
                 conn.sendall(b"GET /readyz HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
                 if conn.recv(64).startswith(b"HTTP/1.1 200"):
-                    return Server(mode, port, process, time.perf_counter() - started)
+                    return Server(mode, port, process, time.perf_counter() - started, metrics_port)
         except OSError:
             pass
         if time.perf_counter() - started > timeout:
@@ -336,6 +352,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-share", type=float, default=0.5, help="fixed rate, share of the bare peak"
     )
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="workers of the workers phase; 0 = the cores beside the load generator's, "
+        "at least 2; 1 = no workers phase",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/bench.json"))
     parser.add_argument(
         "--short", action="store_true", help="1 round of 1 s + 0.5 s warm-up (CI smoke run)"
@@ -345,10 +368,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def request_bytes(settings: Any) -> bytes:
     from ..data.contract import DataContract
 
-    names = DataContract.load(settings.contract_path).feature_names
+    contract = DataContract.load(settings.contract_path)
     with settings.golden_path.open(encoding="utf-8") as handle:
         row = next(csv.DictReader(handle))
-    body = json.dumps({name: float(row[name]) for name in names}).encode()
+    body = json.dumps(contract.request_record(row)).encode()
     return (
         f"POST {PREDICT_ROUTE} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\n\r\n"
@@ -395,6 +418,7 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
         print(f"no exported model in {model_dir}: run `make export` first", file=sys.stderr)
         return 2
     server_core, client_core = cores()
+    workers, worker_cores, shared = worker_plan(args.workers)  # before this process is pinned
     if client_core is not None:
         os.sched_setaffinity(0, {client_core})
     sink, endpoint = start_sink(client_core)
@@ -411,6 +435,27 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
         for mode in modes:  # one at a time, so each start-up is timed alone
             servers[mode] = start_server(mode, PACKAGE_NAME, env, server_core)
         figures = asyncio.run(measure(servers, request, args))
+        if workers > 1:
+            if "service" not in servers:
+                servers["service"] = start_server("service", PACKAGE_NAME, env, server_core)
+            with tempfile.TemporaryDirectory(prefix="bench-multiproc-") as multiproc:
+                many = start_server(
+                    "service-workers",
+                    PACKAGE_NAME,
+                    {**env, "PROMETHEUS_MULTIPROC_DIR": multiproc},
+                    worker_cores,
+                    extra_args=["--workers", str(workers)],
+                )
+                servers["service-workers"] = many
+                wait_for_workers(many, Path(multiproc), workers)
+                figures["workers"] = {
+                    "workers": workers,
+                    "cores": sorted(worker_cores or ()),
+                    "shared_with_load_generator": shared,
+                    **asyncio.run(
+                        measure_workers(servers["service"], many, workers, request, args)
+                    ),
+                }
     finally:
         for server in servers.values():
             stop(server.process)
@@ -427,6 +472,65 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"written: {args.out}")
     return 0
+
+
+def worker_plan(requested: int) -> tuple[int, set[int] | None, bool]:
+    """(workers, the cores they run on, whether those include the load generator's core)."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    _, client = cores()
+    if requested == 1 or len(available) < 2:
+        return 1, None, False
+    own = [core for core in available if core != client]
+    workers = requested or max(2, len(own))
+    if workers <= len(own):
+        return workers, set(own[:workers]), False
+    return workers, set(available), True
+
+
+def wait_for_workers(server: Server, multiproc: Path, workers: int, timeout: float = 180.0) -> None:
+    """Until every worker has its model (its readiness gauge published, model_ready = 1);
+    the server's start-up then counts to that moment."""
+    from ..ops.metrics import MODEL_READY
+
+    started = time.perf_counter() - server.startup_s
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    while True:
+        if len(list(multiproc.glob("gauge_livemin_*.db"))) >= workers:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+            if f"\n{MODEL_READY} 1.0\n" in f"\n{text}":
+                server.startup_s = time.perf_counter() - started
+                return
+        if server.process.poll() is not None or time.perf_counter() - started > timeout:
+            raise RuntimeError(f"{workers} workers not all ready within {timeout:g} s")
+        time.sleep(0.1)
+
+
+async def measure_workers(
+    one: Server, many: Server, workers: int, request: bytes, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Closed loop, alternating rounds: one worker vs `workers` workers (more connections, so
+    that each worker has enough of them whatever the kernel's share of them)."""
+    connections = max(args.connections, 16 * workers)
+    rps: dict[str, list[float]] = {"one": [], "many": []}
+    non_200 = 0
+    for _ in range(args.rounds):
+        for name, server in (("one", one), ("many", many)):
+            run = await closed_loop(server.port, request, connections, args.warmup, args.seconds)
+            rps[name].append(run.throughput)
+            non_200 += run.errors
+    ratios = [m / o if o else math.nan for m, o in zip(rps["many"], rps["one"], strict=True)]
+    return {
+        "connections": connections,
+        "one_worker_rps_rounds": rps["one"],
+        "workers_rps_rounds": rps["many"],
+        "ratio_rounds": ratios,
+        "ratio_median": median(ratios),
+        "goal_ratio": 0.8 * workers,
+        "efficiency_median": median(ratios) / workers,
+        "startup_s": round(many.startup_s, 3),
+        "non_200": non_200,
+    }
 
 
 async def measure(
@@ -516,6 +620,25 @@ def print_report(report: dict[str, Any]) -> None:
             f"  {mode:12} {f['p50_ms_median']:8.2f} {f['p99_ms_median']:8.2f} "
             f"{f['p99_ratio_vs_bare_median']:10.2f} {f['late_total']:>4}/{f['sent_total']}"
         )
+    scaling = report.get("workers")
+    if scaling:
+        where = (
+            "sharing cores with the load generator"
+            if scaling["shared_with_load_generator"]
+            else "on cores of their own"
+        )
+        print(
+            f"\nworkers, closed loop, {scaling['connections']} connections: "
+            f"{scaling['workers']} workers on cores {scaling['cores']} ({where})"
+        )
+        print(
+            f"  1 worker {median(scaling['one_worker_rps_rounds']):8.0f} req/s; "
+            f"{scaling['workers']} workers {median(scaling['workers_rps_rounds']):8.0f} req/s; "
+            f"x one worker {scaling['ratio_median']:.2f} (goal >= {scaling['goal_ratio']:.1f}), "
+            f"start {scaling['startup_s']:.2f} s"
+        )
+        if scaling["non_200"]:
+            print(f"  non-200 answers in the workers phase: {scaling['non_200']}", file=sys.stderr)
     bad = {m: n for m, n in report["non_200"].items() if n}
     if bad:
         print(f"\nnon-200 answers (a broken run, not a measurement): {bad}", file=sys.stderr)

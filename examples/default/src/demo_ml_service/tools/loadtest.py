@@ -71,9 +71,8 @@ class LoadResult:
 
 def golden_payloads(golden: Path, contract: DataContract, batch_size: int = 1) -> list[bytes]:
     """Request bodies made from the golden set's feature columns (never its target)."""
-    names = contract.feature_names
     with golden.open(newline="", encoding="utf-8") as handle:
-        rows = [{name: float(row[name]) for name in names} for row in csv.DictReader(handle)]
+        rows = [contract.request_record(row) for row in csv.DictReader(handle)]
     if not rows:
         raise ValueError(f"{golden} has no rows to build requests from")
     if batch_size == 1:

@@ -63,15 +63,75 @@ class ScrapeTimeCollector:
             for feature, value in window.psi().items():
                 drift.add_metric([feature], value)
         yield drift
-        total, per_prediction = t.cost.snapshot()
-        yield GaugeMetricFamily(
-            names.PREDICTION_COST,
-            "Estimated USD cost of one prediction: instance price / recent throughput.",
-            value=per_prediction,
+        yield from cost_families(t.cost)
+
+
+def cost_families(cost: CostMeter) -> Iterator[Metric]:
+    """The per-prediction cost gauge and the accrued cost counter of `cost`."""
+    total, per_prediction = cost.snapshot()
+    yield GaugeMetricFamily(
+        names.PREDICTION_COST,
+        "Estimated USD cost of one prediction: instance price / recent throughput.",
+        value=per_prediction,
+    )
+    # CounterMetricFamily appends `_total` to the family name.
+    yield CounterMetricFamily(
+        names.PREDICTION_COST,
+        "Instance cost accrued since start (USD).",
+        value=total,
+    )
+
+
+class PublishedGauges:
+    """Several workers (`serve --workers N`): the scrape-time gauges a worker writes to its
+    prometheus-client multiprocess files (PROMETHEUS_MULTIPROC_DIR) every few seconds, for the
+    one /metrics server of the parent process. How the workers' values combine:
+
+    - model info: `livemax`, one series per served model (value 1) while a worker serves it;
+    - model ready: `livemin`, 1 only when every live worker has its model loaded;
+    - drift PSI: `livemax`, the worst of the workers' windows (each sees its share of traffic);
+    - training data age: `livemax`, the oldest snapshot a live worker serves.
+
+    The cost gauges are computed by the parent from the summed prediction counter (workers.py).
+    """
+
+    def __init__(self) -> None:
+        from prometheus_client import Gauge  # values in multiprocess files: the env var is set
+
+        # registry=None: not in the worker's registry (nobody scrapes a worker), only in files.
+        self.info = Gauge(
+            names.MODEL_INFO,
+            "The model this replica serves (value 1).",
+            ["model_name", "model_version", "model_alias", "template_version"],
+            registry=None,
+            multiprocess_mode="livemax",
         )
-        # CounterMetricFamily appends `_total` to the family name.
-        yield CounterMetricFamily(
-            names.PREDICTION_COST,
-            "Instance cost accrued since start (USD).",
-            value=total,
+        self.ready = Gauge(
+            names.MODEL_READY,
+            "1 when the model is loaded (/readyz 200).",
+            registry=None,
+            multiprocess_mode="livemin",
         )
+        self.training_data_age = Gauge(
+            names.TRAINING_DATA_AGE,
+            "Seconds since the served model's training snapshot was ingested.",
+            registry=None,
+            multiprocess_mode="livemax",
+        )
+        self.drift = Gauge(
+            names.FEATURE_DRIFT_PSI,
+            "Population stability index of each feature: recent inputs vs training data.",
+            ["feature"],
+            registry=None,
+            multiprocess_mode="livemax",
+        )
+
+    def publish(self, model: LoadedModel | None, window: DriftWindow | None) -> None:
+        self.ready.set(float(model is not None))
+        if model is not None:
+            self.info.labels(model.name, model.version, model.alias, TEMPLATE_VERSION).set(1.0)
+            if model.training_data_epoch is not None:
+                self.training_data_age.set(max(0.0, time.time() - model.training_data_epoch))
+        if window is not None:
+            for feature, value in window.psi().items():
+                self.drift.labels(feature).set(value)

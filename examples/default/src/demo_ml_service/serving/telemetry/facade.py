@@ -24,7 +24,7 @@ from ...artifact import LoadedModel
 from ...config import Settings
 from ...ops import metrics as names
 from ...slo import SLO
-from .collector import ScrapeTimeCollector
+from .collector import PublishedGauges, ScrapeTimeCollector
 from .cost import CostMeter
 from .drift_window import DriftWindow
 from .tracing import NO_SPAN, build_tracer_provider, scrubbed_span
@@ -88,6 +88,7 @@ class Telemetry:
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._prediction_children: dict[tuple[str, Any], Any] = {}
         self.registry.register(ScrapeTimeCollector(self))
+        self._published: PublishedGauges | None = None  # `serve --workers N` only
 
     # -- hot path helpers --
     def record_predictions(
@@ -152,6 +153,17 @@ class Telemetry:
         if self._drift is None or self._drift.reference is not model.reference:
             self._drift = DriftWindow(model.reference, self.window_size)
         return self._drift
+
+    def publish(self, model: LoadedModel | None) -> None:
+        """Write this worker's scrape-time gauges to the multiprocess files (`serve --workers`;
+        called from the publisher thread, serving/workers.py)."""
+        if self._published is None:
+            self._published = PublishedGauges()
+        drift = self._drift  # read, never replaced here: the request path owns the window
+        window = None
+        if model is not None and drift is not None and drift.reference is model.reference:
+            window = drift
+        self._published.publish(model, window)
 
     def metrics_text(self, model: LoadedModel | None) -> bytes:
         """The Prometheus text exposition, with the scrape-time gauges of `model`."""
