@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import difflib
+import fnmatch
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from slipway import copier_config
 from slipway.conflicts import conflicted_files  # noqa: F401  (re-exported for the tests)
 
 from tests.support.commands import run
@@ -165,9 +167,19 @@ def tree(project: Path) -> dict[str, bytes]:
     return files
 
 
-def diff_r(left: Path, right: Path) -> str:
-    """`diff -r` of two generated repos, ignoring .git and the answers' _commit/_src_path."""
+def team_owned(rel: str) -> bool:
+    """A file `copier update` never overwrites (copier.yml `_skip_if_exists`)."""
+    return any(fnmatch.fnmatch(rel, p) for p in copier_config.settings()["_skip_if_exists"])
+
+
+def diff_r(left: Path, right: Path, *, except_team_files: bool = False) -> str:
+    """`diff -r` of two generated repos, ignoring .git and the answers' _commit/_src_path.
+    `except_team_files`: an updated repo against a fresh copy; the team's files (slo.yaml,
+    model.py, ...) stay as the team's release wrote them, so they are not compared."""
     a, b = tree(left), tree(right)
+    if except_team_files:
+        for rel in [rel for rel in a.keys() & b.keys() if team_owned(rel)]:
+            del a[rel], b[rel]
     lines = [f"only in {left.name}: {p}" for p in sorted(a.keys() - b.keys())]
     lines += [f"only in {right.name}: {p}" for p in sorted(b.keys() - a.keys())]
     for path in sorted(a.keys() & b.keys()):
