@@ -3,6 +3,7 @@
     <folder>/MLmodel, model.skops, ...     the MLflow model (sklearn flavour, skops format)
     <folder>/slipway-model.json            name, version, alias, run id, data hash, template
     <folder>/reference/feature_profile.json  the training reference profile (drift)
+    <folder>/onnx/model.onnx, onnx.json    optional: the ONNX copy (artifact/onnx.py)
 
 Reading it needs neither MLflow nor pandas, so the runtime image ships without them.
 """
@@ -10,12 +11,14 @@ Reading it needs neither MLflow nor pandas, so the runtime image ships without t
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .onnx import Runtime, load_onnx
 from .profile import ReferenceProfile
 
 METADATA_FILE = "slipway-model.json"
@@ -36,6 +39,8 @@ class LoadedModel:
     alias: str
     reference: ReferenceProfile | None = None
     data_hash: str = ""
+    # What predicts: "sklearn" (the skops pipeline) or "onnx" (ONNX Runtime, artifact/onnx.py).
+    runtime: str = "sklearn"
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,22 @@ def load_pipeline(path: Path) -> Any:
     return skops.io.load(model_file, trusted=untrusted)
 
 
-def load_model_dir(path: Path) -> LoadedModel:
+def load_model_dir(path: Path, runtime: Runtime = "sklearn") -> LoadedModel:
+    """The model of an exported folder. `runtime`: "sklearn" loads the skops pipeline; "onnx"
+    the parity-checked ONNX copy (ModelLoadError without one); "auto" the ONNX copy when there is
+    one and onnxruntime is installed, else scikit-learn (saying why, in one line)."""
     metadata = ModelMetadata.read(path)
     reference_file = path / REFERENCE_DIR / REFERENCE_FILE
+    pipeline: Any = None
+    if runtime != "sklearn":
+        pipeline, reason = load_onnx(path)
+        if pipeline is None and runtime == "onnx":
+            raise ModelLoadError(f"SERVICE_INFERENCE_RUNTIME=onnx but {reason}")
+        if pipeline is None:
+            print(f"inference runtime: scikit-learn ({reason})", file=sys.stderr)
     return LoadedModel(
-        pipeline=load_pipeline(path),
+        pipeline=pipeline if pipeline is not None else load_pipeline(path),
+        runtime="sklearn" if pipeline is None else "onnx",
         name=metadata.name,
         version=metadata.version,
         alias=metadata.alias,

@@ -43,7 +43,7 @@ def load_model(settings: Settings) -> LoadedModel:
     if settings.model_dir is not None:
         if not settings.model_dir.is_dir():
             raise ModelLoadError(f"SERVICE_MODEL_DIR {settings.model_dir} is not a folder (yet)")
-        return load_model_dir(settings.model_dir)
+        return load_model_dir(settings.model_dir, settings.inference_runtime)
     for name, value in REGISTRY_HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
     try:

@@ -20,6 +20,7 @@ from ..errors import RegistryError
 from ..lifecycle import CHALLENGER, CHAMPION
 from ..registry import Registry
 from ..slo import SLO, load_slo
+from .compiled import onnx_parity_check
 from .quality import score
 
 REPORT_JSON = "eval.json"
@@ -49,6 +50,7 @@ def evaluate(settings: Settings, alias: str = CHALLENGER) -> dict[str, Any]:
             "detail": f"{quality.metric} = {value:.4f}, required {comparison} {quality.threshold}",
         }
     ]
+    checks.append(onnx_parity_check(registry, candidate.version, candidate.pipeline, features))
     champion_info = registry.get_alias(CHAMPION)
     champion: dict[str, Any] | None = None
     if champion_info is None or champion_info.version == candidate.version:
