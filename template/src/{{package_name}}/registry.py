@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .artifact import REFERENCE_DIR, LoadedModel, ModelMetadata, load_model_dir
-from .artifact.onnx import ONNX_DIR
+from .artifact.onnx import ONNX_DIR, Runtime
 from .config import Settings
 from .errors import ModelNotFound, RegistryUnavailable
 from .errors import RegistryError as RegistryError  # re-exported: it used to live here
@@ -291,7 +291,7 @@ class Registry:
         self.client.download_artifacts(info.run_id, ONNX_DIR, str(out_dir))
         return True
 
-    def load(self, alias: str) -> LoadedModel:
+    def load(self, alias: str, runtime: Runtime = "sklearn") -> LoadedModel:
         with tempfile.TemporaryDirectory(prefix="model-") as tmp:
             self.export(alias, Path(tmp))
-            return load_model_dir(Path(tmp))
+            return load_model_dir(Path(tmp), runtime)

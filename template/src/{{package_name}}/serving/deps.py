@@ -53,7 +53,8 @@ def load_model(settings: Settings) -> LoadedModel:
             "SERVICE_MODEL_DIR is not set and the MLflow client is not installed: "
             "serve an exported model folder, or build the image with --target registry"
         ) from error
-    return Registry.from_settings(settings).load(settings.model_alias)
+    registry = Registry.from_settings(settings)
+    return registry.load(settings.model_alias, settings.inference_runtime)
 
 
 def current_model(request: Request) -> LoadedModel | None:
