@@ -94,7 +94,10 @@ def test_the_champion_is_served_over_http(
     )
     print(f"{answers}: bench --short took {time.perf_counter() - started:.0f}s\n{bench.stdout}")
     report = json.loads(out.read_text())
-    assert set(report["peak"]) == {"bare", "service", "service-all", "service-off"}
+    assert set(report["peak"]) == {"bare", "service", "service-all", "service-off", "service-sklearn"}
+    # The exported champion has a parity-checked ONNX copy: the service serves it (artifact/onnx.py).
+    assert report["inference_runtime"]["service"] == "onnx", report["inference_runtime"]
+    assert report["inference_runtime"]["service-sklearn"] == "sklearn"
     assert not any(report["non_200"].values()), report["non_200"]
     if len(os.sched_getaffinity(0)) >= 2:  # the workers phase: `serve --workers N` vs one worker
         assert report["workers"]["workers"] >= 2 and report["workers"]["non_200"] == 0
