@@ -102,10 +102,10 @@ def load_pipeline(path: Path) -> Any:
     try:
         import skops.io  # deferred: only start-up loads a model
     except ImportError as error:
-        # The image built for a model's ONNX copy ships without scikit-learn (docs/image.md).
+        # The image built for a model's ONNX copy ships without scikit-learn.
         raise ModelLoadError(
             f"{path}: serving with scikit-learn needs {error.name}, which is not installed "
-            "(an image built for a model's ONNX copy has no scikit-learn; rebuild it)"
+            "(an image built for a model's ONNX copy has none: docs/performance.md, section Image)"
         ) from error
 
     flavor = yaml.safe_load((path / "MLmodel").read_text(encoding="utf-8"))["flavors"]["sklearn"]
