@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # When set, the service loads this exported model directory (baked into the image) instead of
     # asking the registry: no registry needed at start-up, one immutable image per model version.
     model_dir: Path | None = None
+    # What predicts from an exported folder: "auto" = its parity-checked ONNX copy with ONNX
+    # Runtime when it has one, else scikit-learn; "onnx" = ONNX or refuse to start; "sklearn".
+    inference_runtime: Literal["auto", "onnx", "sklearn"] = "auto"
 
     tracking_uri: str = Field(default=DEFAULT_TRACKING_URI, validation_alias="MLFLOW_TRACKING_URI")
     # A model that cannot be loaded at start-up is retried in the background: first after this

@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .artifact import REFERENCE_DIR, LoadedModel, ModelMetadata, load_model_dir
+from .artifact.onnx import ONNX_DIR, Runtime
 from .config import Settings
 from .errors import ModelNotFound, RegistryUnavailable
 from .errors import RegistryError as RegistryError  # re-exported: it used to live here
@@ -286,6 +287,8 @@ class Registry:
                 )
             if info.run_id:
                 self.client.download_artifacts(info.run_id, REFERENCE_DIR, str(out_dir))
+                if self.client.list_artifacts(info.run_id, ONNX_DIR):  # optional (artifact/onnx.py)
+                    self.client.download_artifacts(info.run_id, ONNX_DIR, str(out_dir))
         except MlflowException as error:
             what = f"the artefacts of {self.model_name} version {info.version}"
             raise classify(error, self.tracking_uri, what) from error
@@ -300,7 +303,15 @@ class Registry:
         ).write(out_dir)
         return info
 
-    def load(self, alias: str) -> LoadedModel:
+    def download_onnx(self, version: str, out_dir: Path) -> bool:
+        """The ONNX copy of a version (`onnx/` of its run) into out_dir; False when it has none."""
+        info = self.version(version)
+        if not info.run_id or not self.client.list_artifacts(info.run_id, ONNX_DIR):
+            return False
+        self.client.download_artifacts(info.run_id, ONNX_DIR, str(out_dir))
+        return True
+
+    def load(self, alias: str, runtime: Runtime = "sklearn") -> LoadedModel:
         with tempfile.TemporaryDirectory(prefix="model-") as tmp:
             self.export(alias, Path(tmp))
-            return load_model_dir(Path(tmp))
+            return load_model_dir(Path(tmp), runtime)

@@ -3,6 +3,7 @@
     <folder>/MLmodel, model.skops, ...     the MLflow model (sklearn flavour, skops format)
     <folder>/slipway-model.json            name, version, alias, run id, data hash, template
     <folder>/reference/feature_profile.json  the training reference profile (drift)
+    <folder>/onnx/model.onnx, onnx.json    optional: the ONNX copy (artifact/onnx.py)
 
 Reading it needs neither MLflow nor pandas, so the runtime image ships without them.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .onnx import Runtime, load_onnx
 from .profile import ReferenceProfile
 
 METADATA_FILE = "slipway-model.json"
@@ -49,6 +52,8 @@ class LoadedModel:
     data_hash: str = ""
     # The training snapshot: source, query, rows, sha256, created_at (UTC ISO 8601).
     training_data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # What predicts: "sklearn" (the skops pipeline) or "onnx" (ONNX Runtime, artifact/onnx.py).
+    runtime: str = "sklearn"
 
     @property
     def training_data_epoch(self) -> float | None:
@@ -94,7 +99,14 @@ def load_pipeline(path: Path) -> Any:
     Reads the file directly rather than through mlflow.sklearn, so the runtime image needs
     neither MLflow's training stack nor pandas.
     """
-    import skops.io  # deferred: only start-up loads a model
+    try:
+        import skops.io  # deferred: only start-up loads a model
+    except ImportError as error:
+        # The image built for a model's ONNX copy ships without scikit-learn.
+        raise ModelLoadError(
+            f"{path}: serving with scikit-learn needs {error.name}, which is not installed "
+            "(an image built for a model's ONNX copy has none: docs/performance.md, section Image)"
+        ) from error
 
     flavor = yaml.safe_load((path / "MLmodel").read_text(encoding="utf-8"))["flavors"]["sklearn"]
     if flavor.get("serialization_format") != SERIALIZATION_FORMAT:
@@ -110,11 +122,22 @@ def load_pipeline(path: Path) -> Any:
     return skops.io.load(model_file, trusted=untrusted)
 
 
-def load_model_dir(path: Path) -> LoadedModel:
+def load_model_dir(path: Path, runtime: Runtime = "sklearn") -> LoadedModel:
+    """The model of an exported folder. `runtime`: "sklearn" loads the skops pipeline; "onnx"
+    the parity-checked ONNX copy (ModelLoadError without one); "auto" the ONNX copy when there is
+    one and onnxruntime is installed, else scikit-learn (saying why, in one line)."""
     metadata = ModelMetadata.read(path)
     reference_file = path / REFERENCE_DIR / REFERENCE_FILE
+    pipeline: Any = None
+    if runtime != "sklearn":
+        pipeline, reason = load_onnx(path)
+        if pipeline is None and runtime == "onnx":
+            raise ModelLoadError(f"SERVICE_INFERENCE_RUNTIME=onnx but {reason}")
+        if pipeline is None:
+            print(f"inference runtime: scikit-learn ({reason})", file=sys.stderr)
     return LoadedModel(
-        pipeline=load_pipeline(path),
+        pipeline=pipeline if pipeline is not None else load_pipeline(path),
+        runtime="sklearn" if pipeline is None else "onnx",
         name=metadata.name,
         version=metadata.version,
         alias=metadata.alias,

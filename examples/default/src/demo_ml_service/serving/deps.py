@@ -43,7 +43,7 @@ def load_model(settings: Settings) -> LoadedModel:
     if settings.model_dir is not None:
         if not settings.model_dir.is_dir():
             raise ModelLoadError(f"SERVICE_MODEL_DIR {settings.model_dir} is not a folder (yet)")
-        return load_model_dir(settings.model_dir)
+        return load_model_dir(settings.model_dir, settings.inference_runtime)
     for name, value in REGISTRY_HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
     try:
@@ -53,7 +53,8 @@ def load_model(settings: Settings) -> LoadedModel:
             "SERVICE_MODEL_DIR is not set and the MLflow client is not installed: "
             "serve an exported model folder, or build the image with --target registry"
         ) from error
-    return Registry.from_settings(settings).load(settings.model_alias)
+    registry = Registry.from_settings(settings)
+    return registry.load(settings.model_alias, settings.inference_runtime)
 
 
 def current_model(request: Request) -> LoadedModel | None:

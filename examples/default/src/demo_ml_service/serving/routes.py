@@ -265,6 +265,7 @@ async def version(model: MaybeModel) -> VersionResponse:
         model_name=model.name if model else None,
         model_version=model.version if model else None,
         model_alias=model.alias if model else None,
+        inference_runtime=model.runtime if model else None,
         template_version=TEMPLATE_VERSION,
         service=PROJECT_SLUG,
         training_data=(model.training_data or None) if model else None,

@@ -49,6 +49,8 @@ class VersionResponse(BaseModel):
     model_name: str | None
     model_version: str | None
     model_alias: str | None
+    # "onnx" (ONNX Runtime) or "sklearn"; None before a model is loaded.
+    inference_runtime: str | None = None
     template_version: str
     # The model's training snapshot (source, query, rows, sha256, created_at), when recorded.
     training_data: dict[str, Any] | None = None

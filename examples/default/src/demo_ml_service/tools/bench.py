@@ -7,6 +7,9 @@ access log), all loading the same exported model folder (SERVICE_MODEL_DIR, defa
     service        `<pkg> serve` with telemetry as shipped (sampled traces, metrics, JSON logs)
     service-all    the same, every request traced (OTEL_TRACES_SAMPLER=parentbased_always_on)
     service-off    the same, telemetry switched off (SERVICE_TELEMETRY_ENABLED=false)
+    service-sklearn  the service as shipped but predicting with scikit-learn
+                   (SERVICE_INFERENCE_RUNTIME=sklearn): `service` and the modes above serve the
+                   folder's ONNX copy with ONNX Runtime when it has one (artifact/onnx.py)
 
 and, with `--modes`, `service-noexport` (telemetry on, spans exported nowhere: the export's share).
 
@@ -74,12 +77,13 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 """
 
-MODES = ("bare", "service", "service-all", "service-off")
+MODES = ("bare", "service", "service-all", "service-off", "service-sklearn")
 # Environment of each service mode, on top of the caller's.
 MODE_ENV: dict[str, dict[str, str]] = {
     "service": {},
     "service-all": {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
     "service-off": {"SERVICE_TELEMETRY_ENABLED": "false"},
+    "service-sklearn": {"SERVICE_INFERENCE_RUNTIME": "sklearn"},
     # Diagnostic (not in the default set): telemetry on, spans sampled but exported nowhere.
     "service-noexport": {"OTEL_TRACES_EXPORTER": "none"},
 }
@@ -199,6 +203,16 @@ def start_server(
             process.kill()
             raise RuntimeError(f"{mode} server not ready within {timeout:g} s")
         time.sleep(0.02)
+
+
+def inference_runtime(port: int) -> str:
+    """What predicts in a service (`/version`): "onnx" or "sklearn"."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"GET /version HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return str(json.loads(answer.split(b"\r\n\r\n", 1)[1]).get("inference_runtime"))
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
@@ -434,6 +448,7 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
     try:
         for mode in modes:  # one at a time, so each start-up is timed alone
             servers[mode] = start_server(mode, PACKAGE_NAME, env, server_core)
+        runtimes = {m: inference_runtime(s.port) for m, s in servers.items() if m != "bare"}
         figures = asyncio.run(measure(servers, request, args))
         if workers > 1:
             if "service" not in servers:
@@ -465,6 +480,7 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
         "machine": {"cpus": os.cpu_count(), "server_core": server_core, "client_core": client_core},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "startup_s": {m: round(s.startup_s, 3) for m, s in servers.items()},
+        "inference_runtime": {"bare": "sklearn", **runtimes},
         **figures,
     }
     print_report(report)
@@ -602,22 +618,23 @@ def print_report(report: dict[str, Any]) -> None:
         f"{report['machine']['server_core']}, client core {report['machine']['client_core']}"
     )
     print(f"\npeak, closed loop, {s['connections']} connections")
-    print(f"  {'':12} {'req/s':>8} {'x bare':>7} {'p99 ms':>8} {'start s':>8}")
+    print(f"  {'':16} {'req/s':>8} {'x bare':>7} {'p99 ms':>8} {'start s':>8}  runtime")
     for mode, p in report["peak"].items():
         print(
-            f"  {mode:12} {p['rps_median']:8.0f} {p['ratio_vs_bare_median']:7.2f} "
-            f"{p['p99_ms_median']:8.1f} {report['startup_s'][mode]:8.2f}"
+            f"  {mode:16} {p['rps_median']:8.0f} {p['ratio_vs_bare_median']:7.2f} "
+            f"{p['p99_ms_median']:8.1f} {report['startup_s'][mode]:8.2f}  "
+            f"{report['inference_runtime'][mode]}"
         )
     fixed = report["fixed_rate"]
     print(
         f"\nfixed rate, open loop, {fixed['rate_rps']:.0f} req/s "
         f"({s['rate_share']:.0%} of the bare peak)"
     )
-    print(f"  {'':12} {'p50 ms':>8} {'p99 ms':>8} {'p99 x bare':>10} {'late':>7}")
+    print(f"  {'':16} {'p50 ms':>8} {'p99 ms':>8} {'p99 x bare':>10} {'late':>7}")
     for mode in report["peak"]:
         f = fixed[mode]
         print(
-            f"  {mode:12} {f['p50_ms_median']:8.2f} {f['p99_ms_median']:8.2f} "
+            f"  {mode:16} {f['p50_ms_median']:8.2f} {f['p99_ms_median']:8.2f} "
             f"{f['p99_ratio_vs_bare_median']:10.2f} {f['late_total']:>4}/{f['sent_total']}"
         )
     scaling = report.get("workers")

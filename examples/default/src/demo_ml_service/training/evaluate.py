@@ -25,6 +25,7 @@ from ..lifecycle import CHALLENGER, CHAMPION, EVAL_PASSED_TAG, FEATURES_TAG
 from ..registry import Registry
 from ..slo import SLO, load_slo
 from .baseline import Baseline, BaselineError
+from .compiled import onnx_parity_check
 from .quality import score
 from .train import feature_signature, snapshot_for
 
@@ -79,6 +80,7 @@ def evaluate(settings: Settings, alias: str = CHALLENGER, again: bool = False) -
         settings, registry, info.version, candidate_features, features, target, value, slo
     )
     checks.append(check)
+    checks.append(onnx_parity_check(registry, info.version, candidate.pipeline, features))
     passed = all(check["passed"] for check in checks)
     report: dict[str, Any] = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

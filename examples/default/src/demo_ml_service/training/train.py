@@ -45,6 +45,7 @@ from ..lifecycle import (
 from ..model import PARAMS, build_pipeline
 from ..registry import Registry, process_wide_uris
 from ..slo import load_slo
+from .compiled import log_onnx
 from .quality import score
 
 
@@ -164,6 +165,7 @@ def train(settings: Settings, pipeline: Any | None = None) -> TrainResult:
             # Stated, not inferred: inference shells out to the package manager (seconds per run).
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],
         )
+        log_onnx(pipeline, features, slo.model_task)  # optional compiled copy (artifact/onnx.py)
         version = registry.register(logged.model_uri, run.info.run_id, tags, logged.model_id)
     registry.set_alias(CHALLENGER, version.version)
     return TrainResult(version.version, run.info.run_id, metrics, digest)
