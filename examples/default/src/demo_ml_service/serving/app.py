@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +34,16 @@ from .routes import PredictEndpoint, add_routes, metrics_app
 from .telemetry import Telemetry, TelemetryMiddleware, configure_logging
 
 log = logging.getLogger(__name__)
+
+
+# FastAPI's own OpenTelemetry instrumentation (newer FastAPI releases) stays off: the telemetry
+# middleware is the service's one tracer, so no request gets two server spans, and FastAPI
+# skips its per-request "is a provider configured?" check.
+NATIVE_TELEMETRY_OFF: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+    if "telemetry" in inspect.signature(FastAPI).parameters
+    else {}
+)
 
 
 async def try_loading(app: FastAPI, settings: Settings, retry_in: float) -> bool:
@@ -96,6 +108,7 @@ def create_app(
         description=package_doc or "",
         version=TEMPLATE_VERSION,
         lifespan=lifespan,
+        **NATIVE_TELEMETRY_OFF,
     )
     app.state.model = model
     app.state.runtime = Runtime(settings, predictor, telemetry)

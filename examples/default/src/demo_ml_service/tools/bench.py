@@ -87,6 +87,9 @@ MODE_ENV: dict[str, dict[str, str]] = {
     # Diagnostic (not in the default set): telemetry on, spans sampled but exported nowhere.
     "service-noexport": {"OTEL_TRACES_EXPORTER": "none"},
 }
+# What the bare app predicts with (`--bare-runtime`): scikit-learn (the baseline), or the
+# folder's ONNX copy, for the service's overhead against a bare app at ONNX Runtime's speed.
+BARE_RUNTIME_ENV = "SLIPWAY_BENCH_BARE_RUNTIME"
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -97,10 +100,12 @@ def baseline() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     import numpy as np
 
     from ..artifact import load_model_dir
+    from ..artifact.onnx import Runtime
     from ..data.contract import DataContract
 
     names = DataContract.load(Path(os.environ["SERVICE_CONTRACT_PATH"])).feature_names
-    pipeline = load_model_dir(Path(os.environ["SERVICE_MODEL_DIR"])).pipeline
+    runtime: Runtime = "onnx" if os.environ.get(BARE_RUNTIME_ENV) == "onnx" else "sklearn"
+    pipeline = load_model_dir(Path(os.environ["SERVICE_MODEL_DIR"]), runtime).pipeline
     headers = [(b"content-type", b"application/json")]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -367,6 +372,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset")
     parser.add_argument(
+        "--bare-runtime",
+        choices=("sklearn", "onnx"),
+        default="sklearn",
+        help="what the bare app predicts with (default: scikit-learn, the baseline of the goals)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=0,
@@ -442,6 +453,7 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
         "SERVICE_SLO_PATH": str(settings.slo_path),
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint,
+        BARE_RUNTIME_ENV: args.bare_runtime,
     }
     request = request_bytes(settings)
     servers: dict[str, Server] = {}
@@ -480,7 +492,7 @@ def run_from_args(settings: Any, args: argparse.Namespace) -> int:
         "machine": {"cpus": os.cpu_count(), "server_core": server_core, "client_core": client_core},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "startup_s": {m: round(s.startup_s, 3) for m, s in servers.items()},
-        "inference_runtime": {"bare": "sklearn", **runtimes},
+        "inference_runtime": {"bare": args.bare_runtime, **runtimes},
         **figures,
     }
     print_report(report)

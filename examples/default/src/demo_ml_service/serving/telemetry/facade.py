@@ -9,6 +9,7 @@ computed when /metrics is scraped (collector.py).
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
@@ -27,7 +28,7 @@ from ...slo import SLO
 from .collector import PublishedGauges, ScrapeTimeCollector
 from .cost import CostMeter
 from .drift_window import DriftWindow
-from .tracing import NO_SPAN, build_tracer_provider, scrubbed_span
+from .tracing import NO_SPAN, build_tracer_provider, sample_ratio, scrubbed_span
 
 # Guardrail rejection reasons: the guardrails' own plus request-level refusals.
 REJECTION_REASONS = ("out_of_range", "not_allowed", "payload_too_large", "invalid_request")
@@ -50,8 +51,11 @@ class Telemetry:
         self.slow_seconds = slo.objectives.latency_p95_ms / 1000.0
         self.provider: TracerProvider | None = None
         self.tracer: trace.Tracer = trace.NoOpTracer()
+        # Sampling is decided first (`should_trace`): an untraced request does no span work at
+        # all. None: OTEL_TRACES_SAMPLER is set and the SDK's sampler decides every request.
+        self._ratio = sample_ratio(settings) if self.enabled else 0.0
         if self.enabled:
-            self.provider = build_tracer_provider(settings, span_exporter)
+            self.provider = build_tracer_provider(settings, span_exporter, presampled=True)
             self.tracer = self.provider.get_tracer(__name__)
         self.registry = CollectorRegistry(auto_describe=False)
         self.duration = Histogram(
@@ -91,6 +95,12 @@ class Telemetry:
         self._published: PublishedGauges | None = None  # `serve --workers N` only
 
     # -- hot path helpers --
+    def should_trace(self) -> bool:
+        """Whether this request gets a span (the SDK may still decline when its own sampler,
+        from OTEL_TRACES_SAMPLER, decides)."""
+        ratio = self._ratio
+        return ratio is None or ratio >= 1.0 or (ratio > 0.0 and random.random() < ratio)
+
     def record_predictions(
         self, model: LoadedModel, rows: np.ndarray, predictions: list[dict[str, Any]]
     ) -> None:

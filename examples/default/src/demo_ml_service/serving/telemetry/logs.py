@@ -38,7 +38,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "trace_id": format(context.trace_id, "032x") if context.is_valid else None,
             "span_id": format(context.span_id, "016x") if context.is_valid else None,
-            # Every request has a trace id; only sampled ones are exported to the trace backend.
+            # Only a traced request has a trace (sampling is decided before any span work);
+            # every request's lines carry its request_id.
             "trace_sampled": context.trace_flags.sampled if context.is_valid else None,
             "request_id": REQUEST_ID.get(),
             "model_version": MODEL_VERSION.get(),

@@ -76,17 +76,22 @@ class TelemetryMiddleware:
             if route in QUIET_ROUTES:
                 await self.app(scope, receive, send_with_status)
                 return
-            # The sampler decides first (inside start_span): an untraced request gets a
-            # non-recording span (its trace id still goes into log lines) and no attribute,
-            # event or export work. No context-manager layers: attach and detach by hand.
+            if not t.should_trace():
+                # Decided before any span work: an untraced request touches no tracing code.
+                try:
+                    await self.app(scope, receive, send_with_status)
+                finally:
+                    self.access_log(method, scope["path"], route, status, start, traced=False)
+                return
+            # No context-manager layers: attach and detach by hand.
             span = t.tracer.start_span(
                 self.span_name(method, route),
                 kind=SpanKind.SERVER,
                 record_exception=False,
                 set_status_on_exception=False,
             )
-            recording = span.is_recording()
-            if recording:  # attributes only for the requests that are traced
+            recording = span.is_recording()  # False only when OTEL_TRACES_SAMPLER declines
+            if recording:
                 # Few attributes on purpose: each one costs on every traced request.
                 span.set_attributes(
                     {
@@ -110,25 +115,29 @@ class TelemetryMiddleware:
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
-                elapsed = time.perf_counter() - start
-                if t.log_every_request or status >= 400 or elapsed > t.slow_seconds or recording:
-                    log.info(
-                        "%s %s %s",
-                        method,
-                        scope["path"],
-                        status,
-                        extra={
-                            "route": route,
-                            "status": status,
-                            "duration_ms": round(elapsed * 1000, 3),
-                        },
-                    )
+                self.access_log(method, scope["path"], route, status, start, traced=recording)
                 span.end()
                 otel_context.detach(context_token)
         finally:
             t.observe_request(route, method, status, time.perf_counter() - start)
             MODEL_VERSION.reset(version_token)
             REQUEST_ID.reset(token)
+
+    def access_log(
+        self, method: str, path: str, route: str, status: int, start: float, *, traced: bool
+    ) -> None:
+        """One line for an error, a request slower than the latency objective or a traced one
+        (every request with SERVICE_ACCESS_LOG_ALL); the record is built only then."""
+        t = self.telemetry
+        elapsed = time.perf_counter() - start
+        if traced or status >= 400 or elapsed > t.slow_seconds or t.log_every_request:
+            log.info(
+                "%s %s %s",
+                method,
+                path,
+                status,
+                extra={"route": route, "status": status, "duration_ms": round(elapsed * 1000, 3)},
+            )
 
     def span_name(self, method: str, route: str) -> str:
         """`<method> <route>`, built once per pair (the route is one of the app's, or `other`)."""

@@ -49,19 +49,27 @@ def build_resource(settings: Settings) -> Resource:
     )
 
 
+def sample_ratio(settings: Settings) -> float | None:
+    """The share of requests to trace, decided by the service before any span work; None when
+    OTEL_TRACES_SAMPLER is set (then the SDK's sampler decides, for every request)."""
+    return None if os.environ.get("OTEL_TRACES_SAMPLER") else settings.trace_sample_ratio
+
+
 def build_tracer_provider(
-    settings: Settings, exporter: SpanExporter | None = None
+    settings: Settings, exporter: SpanExporter | None = None, *, presampled: bool = False
 ) -> TracerProvider:
     """A provider exporting to `exporter` (tests), else to settings.traces_exporter.
 
     `otlp` is OTLP over HTTP/protobuf; the exporter reads the standard variables itself
     (OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT, _HEADERS, _TIMEOUT, ...). Sampling follows
-    OTEL_TRACES_SAMPLER(_ARG) when set, else settings.trace_sample_ratio (parent-based);
-    OTEL_SDK_DISABLED=true turns tracing off.
+    OTEL_TRACES_SAMPLER(_ARG) when set, else settings.trace_sample_ratio (parent-based), unless
+    `presampled`: the caller has already drawn the ratio (`sample_ratio`), so every span it
+    starts is recorded. OTEL_SDK_DISABLED=true turns tracing off.
     """
     sampler = None  # None: the SDK reads OTEL_TRACES_SAMPLER
-    if not os.environ.get("OTEL_TRACES_SAMPLER"):
-        sampler = ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+    if sample_ratio(settings) is not None:
+        ratio = 1.0 if presampled else settings.trace_sample_ratio
+        sampler = ParentBased(TraceIdRatioBased(ratio))
     provider = TracerProvider(resource=build_resource(settings), sampler=sampler)
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
