@@ -238,10 +238,8 @@ def recording_rules(slo: SLO, scope: Scope) -> list[dict[str, str]]:
     compare these, and the 3-day rates are computed once per evaluation, not once per alert."""
     base, le = scope.matchers, le_label(latency_target_seconds(slo.objectives.latency_p95_ms))
     records = []
-    errors, slow = (
-        {s.key: s for s in ratio_slos(slo)}["errors"],
-        {s.key: s for s in ratio_slos(slo)}["slow"],
-    )
+    by_key = {objective.key: objective for objective in ratio_slos(slo)}
+    errors, slow = by_key["errors"], by_key["slow"]
     for window in burn_windows():
         requests = _by_scope(f"rate({REQUESTS}{_sel(base, route=PREDICT_ROUTE)}[{window}])")
         failed = _by_scope(
@@ -533,7 +531,7 @@ def _ratio_tests(slo: SLO, scope: Scope, checks: Checks, severity: str) -> None:
         ticket = burn_threshold(BURN_TIERS[-1], days, budget)
 
         burning = min(0.99, 1.5 * page)  # 1.5x the fast tier's threshold
-        slow = min(0.99, 2 * budget)  # twice the pace the budget sustains
+        slow = min(0.99, 2 * ticket)  # twice the slow tier's threshold (30 days: 2x the budget)
         if severity == "page":
             n = 10_000  # requests per minute
             checks(
