@@ -176,8 +176,10 @@ def _seconds(window: str) -> int:
 # The runbook is written by hand, except the blocks between these markers, which `make ops`
 # rewrites (and `make ops-check` compares): an edited slo.yaml can never leave a stale number.
 BLOCK_BEGIN = (
-    "<!-- BEGIN GENERATED {name}: from slo.yaml by `make ops`; edit slo.yaml, not this -->"
+    "<!-- BEGIN GENERATED {name}: from {source} by `make ops`; edit {source}, not this -->"
 )
+# Where a block's content comes from (slo.yaml unless named here).
+BLOCK_SOURCES = {"environments": "deploy/k8s/overlays"}
 BLOCK_END = "<!-- END GENERATED {name} -->"
 
 _IMPACT = {
@@ -243,7 +245,8 @@ def runbook_blocks(slo: SLO, scopes: Sequence[Scope] = ()) -> dict[str, str]:
 def fill_runbook(text: str, slo: SLO, scopes: Sequence[Scope] = ()) -> str:
     """`text` with every generated block rewritten; a block missing from `text` is skipped."""
     for name, body in runbook_blocks(slo, scopes).items():
-        begin, end = BLOCK_BEGIN.format(name=name), BLOCK_END.format(name=name)
+        source = BLOCK_SOURCES.get(name, "slo.yaml")
+        begin, end = BLOCK_BEGIN.format(name=name, source=source), BLOCK_END.format(name=name)
         head, found, rest = text.partition(begin)
         if not found or end not in rest:
             continue
