@@ -114,6 +114,29 @@ def test_workflows_pin_actions_and_limit_permissions(rendered: Path) -> None:
             assert "write-all" not in str(job["permissions"])
 
 
+# The scanner and signer pins docs/delivery.md states as verified (tag -> commit, 2026-12-02):
+# the workflow must use exactly those, and the page must name exactly what the workflow uses.
+VERIFIED_PINS = {
+    "aquasecurity/trivy-action": ("ed142fd0673e97e23eac54620cfb913e5ce36c25", "v0.36.0"),
+    "sigstore/cosign-installer": ("6f9f17788090df1f26f669e9d70d6ae9567deba6", "v4.1.2"),
+}
+
+
+def test_scanner_and_signer_pins_are_the_verified_ones(rendered: Path) -> None:
+    if answers(rendered)["ci_provider"] != "github":
+        pytest.skip("GitLab project: no GitHub actions")
+    page = (rendered / "docs" / "delivery.md").read_text()
+    assert "unverified" not in page and "verify them" not in page
+    used = {
+        ref.split("@")[0]: (ref.split("@")[1], comment.strip().lstrip("# "))
+        for ref, comment in USES.findall((rendered / ".github/workflows/cd.yml").read_text())
+    }
+    for action, (sha, tag) in VERIFIED_PINS.items():
+        assert used[action] == (sha, tag), action
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{action}` |"))
+        assert f"| {tag} " in row and f"`{sha}`" in row, row
+
+
 def test_cd_gates_production_and_rolls_back(rendered: Path) -> None:
     if answers(rendered)["ci_provider"] != "github":
         pytest.skip("GitHub only")

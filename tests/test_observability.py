@@ -23,7 +23,9 @@ SCHEMAS = Path(__file__).parent / "schemas"
 ALERT_NAMES = {
     "ServiceUnavailable",
     "LatencySLOBurnRate",
+    "LatencySLOSlowBurn",
     "ErrorRateSLOBreach",
+    "ErrorRateSLOSlowBurn",
     "FeatureDriftHigh",
     "CostPerPredictionAboveCeiling",
     "ModelNotReady",
@@ -37,6 +39,17 @@ OVERLAY_RULES = {
 # merged the freshness alert selects a metric the contract table does not list yet.
 ALERTS = Path("observability/prometheus/alerts.yml")
 ALERTS_TEST = Path("observability/prometheus/alerts_test.yml")
+# The slow-burn (3-day) tests: their own file, evaluated hourly (promtool: one interval per file).
+SLOW_BURN_TEST = Path("observability/prometheus/alerts_slow_burn_test.yml")
+RULE_TESTS = (ALERTS_TEST, SLOW_BURN_TEST)
+TEST_NAMES = tuple(test.name for test in RULE_TESTS)
+# The multi-window, multi-burn-rate alerts of the two ratio objectives (latency, errors).
+BURN_ALERTS = {
+    "LatencySLOBurnRate",
+    "LatencySLOSlowBurn",
+    "ErrorRateSLOBreach",
+    "ErrorRateSLOSlowBurn",
+}
 DASHBOARD = Path("observability/grafana/dashboards/service.json")
 
 
@@ -46,6 +59,14 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [binary, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def alert_rules(rules: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+
+
+def recording_rules(rules: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for g in rules["groups"] for r in g["rules"] if "record" in r]
 
 
 def ops(project: Path, package: str, action: str) -> subprocess.CompletedProcess[str]:
@@ -108,12 +129,12 @@ def test_render_task_writes_and_commits_the_generated_files(
     project: tuple[Path, dict[str, Any]],
 ) -> None:
     path, answers = project
-    for relative in (ALERTS, ALERTS_TEST, DASHBOARD, Path("docs/slo.md"), *OVERLAY_RULES.values()):
+    for relative in (ALERTS, *RULE_TESTS, DASHBOARD, Path("docs/slo.md"), *OVERLAY_RULES.values()):
         assert (path / relative).is_file(), relative
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=path, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert {str(ALERTS), str(ALERTS_TEST), str(DASHBOARD), "docs/slo.md"} <= set(tracked)
+    assert {str(ALERTS), *map(str, RULE_TESTS), str(DASHBOARD), "docs/slo.md"} <= set(tracked)
     assert {str(p) for p in OVERLAY_RULES.values()} <= set(tracked)
     assert "(run `make ops`" not in (path / "docs" / "runbook.md").read_text()
     assert ops(path, answers["package_name"], "check").returncode == 0
@@ -131,24 +152,28 @@ def test_ops_check_detects_a_changed_slo(
     slo["drift"]["psi_alert_threshold"] = 0.35
     slo["objectives"]["cost"]["ceiling_per_1k_predictions_usd"] = 0.125
     slo["objectives"]["data_freshness"] = {"max_age_days": 7}
+    slo["objectives"]["slo_window_days"] = 28
     (copy / "slo.yaml").write_text(yaml.safe_dump(slo))
     stale = ops(copy, answers["package_name"], "check")
     assert stale.returncode == 1 and "alerts.yml" in stale.stderr
     for relative in OVERLAY_RULES.values():
         assert str(relative) in stale.stderr
     assert ops(copy, answers["package_name"], "render").returncode == 0
-    rules = {
-        r["alert"]: r
-        for g in yaml.safe_load((copy / ALERTS).read_text())["groups"]
-        for r in g["rules"]
-    }
-    assert 'le="0.275"' in rules["LatencySLOBurnRate"]["expr"]
-    assert "> 0.005 and " in rules["ErrorRateSLOBreach"]["expr"]
+    loaded = yaml.safe_load((copy / ALERTS).read_text())
+    rules = {r["alert"]: r for r in alert_rules(loaded)}
+    records = {r["record"]: r["expr"] for r in recording_rules(loaded)}
+    assert 'le="0.275"' in records["job_namespace:slipway_predict_slow:ratio_rate1h"]
+    # 28-day window: the fast tier burns 2% of the budget in 1h = 13.44x; the slow one stays 1x.
+    assert "ratio_rate5m{" in rules["ErrorRateSLOBreach"]["expr"]
+    assert "> 0.0672 and " in rules["ErrorRateSLOBreach"]["expr"]  # 13.44 x 0.005
+    assert "> 0.005 and " in rules["ErrorRateSLOSlowBurn"]["expr"]  # 1 x 0.005
+    assert "> 0.672 and " in rules["LatencySLOBurnRate"]["expr"]  # 13.44 x 5%
+    assert "> 0.28 and " in rules["LatencySLOBurnRate"]["expr"]  # 5.6 x 5%
     assert "> 604800" in rules["TrainingDataStale"]["expr"]
     assert "> 0.35" in rules["FeatureDriftHigh"]["expr"]
     assert "> 0.125" in rules["CostPerPredictionAboveCeiling"]["expr"]
     assert "≤ 275 ms" in (copy / "docs" / "slo.md").read_text()
-    result = promtool("test", "rules", ALERTS_TEST.name, cwd=copy / ALERTS.parent)
+    result = promtool("test", "rules", *TEST_NAMES, cwd=copy / ALERTS.parent)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -194,16 +219,17 @@ def test_promtool_checks_and_unit_tests_the_rules(project: tuple[Path, dict[str,
     folder = path / ALERTS.parent
     checked = promtool("check", "rules", ALERTS.name, cwd=folder)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"SUCCESS: {len(ALERT_NAMES)} rules found" in checked.stdout
-    tested = promtool("test", "rules", ALERTS_TEST.name, cwd=folder)
+    records = recording_rules(yaml.safe_load((path / ALERTS).read_text()))
+    assert f"SUCCESS: {len(ALERT_NAMES) + len(records)} rules found" in checked.stdout
+    tested = promtool("test", "rules", *TEST_NAMES, cwd=folder)
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 def test_every_alert_has_a_firing_and_a_silent_case(project: tuple[Path, dict[str, Any]]) -> None:
     path, _ = project
-    rules = [r for g in yaml.safe_load((path / ALERTS).read_text())["groups"] for r in g["rules"]]
+    rules = alert_rules(yaml.safe_load((path / ALERTS).read_text()))
     assert {r["alert"] for r in rules} == ALERT_NAMES
-    cases = yaml.safe_load((path / ALERTS_TEST).read_text())["tests"]
+    cases = [c for f in RULE_TESTS for c in yaml.safe_load((path / f).read_text())["tests"]]
     for name in ALERT_NAMES:
         outcomes = [
             bool(t["exp_alerts"])
@@ -220,19 +246,32 @@ def test_the_unit_tests_catch_a_broken_rule(
     """Each alert in turn made unable to fire: promtool's unit tests must fail for that alert."""
     path, _ = project
     original = yaml.safe_load((path / ALERTS).read_text())
-    shutil.copy(path / ALERTS_TEST, tmp_path / ALERTS_TEST.name)
     for name in sorted(ALERT_NAMES):
         broken = json.loads(json.dumps(original))
-        for rule in broken["groups"][0]["rules"]:
+        for rule in alert_rules(broken):
             if rule["alert"] == name:
                 rule["expr"] = f"({rule['expr']}) and on() vector(0) > 1"
         (tmp_path / ALERTS.name).write_text(yaml.safe_dump(broken))
-        result = promtool("test", "rules", ALERTS_TEST.name, cwd=tmp_path)
+        # Only this alert's tests: the others cannot notice, and each promtool run costs seconds.
+        for test_file in RULE_TESTS:
+            tests = yaml.safe_load((path / test_file).read_text())
+            tests["tests"] = [
+                c for c in tests["tests"] if c["alert_rule_test"][0]["alertname"] == name
+            ]
+            (tmp_path / test_file.name).write_text(yaml.safe_dump(tests))
+        result = promtool("test", "rules", *TEST_NAMES, cwd=tmp_path)
         assert result.returncode != 0, f"breaking {name} went unnoticed"
         assert f"alertname: {name}" in result.stdout + result.stderr
 
 
-GUARD = re.compile(r" and sum\(rate\([^\[]+\[\w+\]\)\) > [0-9.e+-]+")
+GUARD = re.compile(
+    r" and (?:sum\(rate\([^\[]+\[\w+\]\)\)|job_namespace:slipway_predict_requests:rate\w+\{[^}]*\})"
+    r" > [0-9.e+-]+"
+)
+# The short window of a burn-rate tier: `(long > t and short > t and guard)`.
+SHORT_WINDOW = re.compile(
+    r"(\(\S+:ratio_rate\w+\{[^}]*\} > [0-9.e+-]+) and \S+:ratio_rate\w+\{[^}]*\} > [0-9.e+-]+"
+)
 
 
 def test_the_unit_tests_catch_a_missing_traffic_guard(
@@ -242,18 +281,74 @@ def test_the_unit_tests_catch_a_missing_traffic_guard(
     3 a.m.) would fire: promtool's unit tests must say so for every ratio alert."""
     path, _ = project
     rules = yaml.safe_load((path / ALERTS).read_text())
-    guarded = {"LatencySLOBurnRate", "ErrorRateSLOBreach", "GuardrailRejectionsHigh"}
-    for rule in rules["groups"][0]["rules"]:
+    guarded = BURN_ALERTS | {"GuardrailRejectionsHigh"}
+    for rule in alert_rules(rules):
         if rule["alert"] in guarded:
             stripped = GUARD.sub("", rule["expr"])
             assert stripped != rule["expr"], f"{rule['alert']} has no traffic guard"
             rule["expr"] = stripped
     (tmp_path / ALERTS.name).write_text(yaml.safe_dump(rules))
-    shutil.copy(path / ALERTS_TEST, tmp_path / ALERTS_TEST.name)
-    result = promtool("test", "rules", ALERTS_TEST.name, cwd=tmp_path)
+    for test_file in RULE_TESTS:
+        shutil.copy(path / test_file, tmp_path / test_file.name)
+    result = promtool("test", "rules", *TEST_NAMES, cwd=tmp_path)
     assert result.returncode != 0
     for name in guarded:
         assert f"alertname: {name}" in result.stdout + result.stderr, name
+
+
+def test_the_unit_tests_catch_a_missing_short_window(
+    project: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Without the short window of each burn-rate tier, an alert would keep firing for up to the
+    long window after the burn stopped: promtool's unit tests must say so for every burn alert."""
+    path, _ = project
+    rules = yaml.safe_load((path / ALERTS).read_text())
+    for rule in alert_rules(rules):
+        if rule["alert"] in BURN_ALERTS:
+            stripped = SHORT_WINDOW.sub(r"\1", rule["expr"])
+            assert stripped != rule["expr"], f"{rule['alert']} has no short window"
+            rule["expr"] = stripped
+    (tmp_path / ALERTS.name).write_text(yaml.safe_dump(rules))
+    for test_file in RULE_TESTS:
+        shutil.copy(path / test_file, tmp_path / test_file.name)
+    result = promtool("test", "rules", *TEST_NAMES, cwd=tmp_path)
+    assert result.returncode != 0
+    for name in BURN_ALERTS:
+        assert f"alertname: {name}" in result.stdout + result.stderr, name
+
+
+def test_burn_rates_follow_the_sre_workbook_for_a_30_day_window(
+    project: tuple[Path, dict[str, Any]],
+) -> None:
+    """Pages at 14.4x over 1h and 5m or 6x over 6h and 30m, tickets at 1x over 3d and 6h, each
+    above MIN_REQUESTS requests in the long window; the thresholds are burn rate x budget."""
+    path, _ = project
+    slo = yaml.safe_load((path / "slo.yaml").read_text())
+    assert slo["objectives"].get("slo_window_days", 30) == 30
+    rules = {r["alert"]: r for r in alert_rules(yaml.safe_load((path / ALERTS).read_text()))}
+    budgets = {"errors": slo["objectives"]["max_error_rate"], "slow": 0.05}
+    expected = {
+        "LatencySLOBurnRate": ("slow", [("1h", "5m", 14.4), ("6h", "30m", 6.0)]),
+        "LatencySLOSlowBurn": ("slow", [("3d", "6h", 1.0)]),
+        "ErrorRateSLOBreach": ("errors", [("1h", "5m", 14.4), ("6h", "30m", 6.0)]),
+        "ErrorRateSLOSlowBurn": ("errors", [("3d", "6h", 1.0)]),
+    }
+    for name, (key, tiers) in expected.items():
+        clauses = rules[name]["expr"].split(" or ")
+        assert len(clauses) == len(tiers), name
+        for clause, (long, short, rate) in zip(clauses, tiers, strict=True):
+            found = re.findall(r"(job_namespace:[\w:]+)\{[^}]*\} > ([0-9.e+-]+)", clause)
+            threshold = min(rate * budgets[key], max(budgets[key], 0.9))
+            assert found[0] == (
+                f"job_namespace:slipway_predict_{key}:ratio_rate{long}",
+                found[0][1],
+            )
+            assert found[1][0] == f"job_namespace:slipway_predict_{key}:ratio_rate{short}"
+            assert float(found[0][1]) == float(found[1][1]) == pytest.approx(threshold, rel=1e-5)
+            assert found[2][0] == f"job_namespace:slipway_predict_requests:rate{long}"
+            seconds = {"h": 3600, "d": 86400}[long[-1]] * int(long[:-1])
+            assert float(found[2][1]) == pytest.approx(100 / seconds, rel=1e-5), name
+        assert rules[name]["labels"]["severity"] == ("ticket" if "Slow" in name else "page")
 
 
 def test_each_overlay_gets_rules_scoped_to_its_own_namespace(
@@ -272,24 +367,32 @@ def test_each_overlay_gets_rules_scoped_to_its_own_namespace(
         assert rule["kind"] == "PrometheusRule"
         groups = rule["spec"]["groups"]
         exprs = [r["expr"] for g in groups for r in g["rules"]]
-        assert {r["alert"] for g in groups for r in g["rules"]} == ALERT_NAMES
-        for r in (r for g in groups for r in g["rules"]):
+        assert {r["alert"] for r in alert_rules(rule["spec"])} == ALERT_NAMES
+        for r in alert_rules(rule["spec"]):
             assert r["labels"]["environment"] == env and r["labels"]["namespace"] == namespace
-            assert r["expr"].count("{") == r["expr"].count(f'namespace="{namespace}"'), r["alert"]
+        for r in (r for g in groups for r in g["rules"]):
+            assert r["expr"].count("{") == r["expr"].count(f'namespace="{namespace}"'), r
         folder = tmp_path / env
         folder.mkdir()
         (folder / "rules.yml").write_text(yaml.safe_dump({"groups": groups}))
         code = (
             "import sys, yaml; from pathlib import Path; from {p}.slo import load_slo; "
-            "from {p}.ops.alerts import Scope, build_rule_tests; "
+            "from {p}.ops.alerts import Scope, {build}; "
             "from {p}.ops.render import runbook_base; "
-            "print(yaml.safe_dump(build_rule_tests(load_slo(Path('slo.yaml')), 'rules.yml', "
+            "print(yaml.safe_dump({build}(load_slo(Path('slo.yaml')), 'rules.yml', "
             "runbook_base(Path('.')), Scope({slug!r}, {ns!r}, {env!r}))))"
-        ).format(p=answers["package_name"], slug=slug, ns=namespace, env=env)
-        (folder / "rules_test.yml").write_text(python_in(path, "-c", code).stdout)
+        )
+        for build, test_file in (
+            ("build_rule_tests", "rules_test.yml"),
+            ("build_slow_burn_tests", "rules_slow_burn_test.yml"),
+        ):
+            script = code.format(
+                p=answers["package_name"], slug=slug, ns=namespace, env=env, build=build
+            )
+            (folder / test_file).write_text(python_in(path, "-c", script).stdout)
         checked = promtool("check", "rules", "rules.yml", cwd=folder)
         assert checked.returncode == 0, checked.stdout + checked.stderr
-        tested = promtool("test", "rules", "rules_test.yml", cwd=folder)
+        tested = promtool("test", "rules", "rules_test.yml", "rules_slow_burn_test.yml", cwd=folder)
         assert tested.returncode == 0, tested.stdout + tested.stderr
         assert not any(
             other in e for e in exprs for other in namespaces.values() if other != namespace
@@ -302,19 +405,26 @@ def test_rules_select_only_exported_metrics_of_this_service(
 ) -> None:
     path, answers = project
     slug = yaml.safe_load((path / "slo.yaml").read_text())["service"]
-    for group in yaml.safe_load((path / ALERTS).read_text())["groups"]:
-        for rule in group["rules"]:
-            assert selected_metrics(rule["expr"]) <= series_names(), rule["alert"]
-            assert rule["annotations"]["runbook_url"].endswith(
-                f"docs/runbook.md#{rule['alert'].lower()}"
-            )
-            assert f'job="{slug}"' in rule["expr"]
-            assert rule["labels"]["environment"] == "local"
-            # every selector of the rule is scoped to one namespace (environment)
-            import promql_parser
+    import promql_parser
 
-            assert rule["expr"].count("{") == rule["expr"].count('namespace="local"'), rule["alert"]
-            promql_parser.parse(rule["expr"])
+    loaded = yaml.safe_load((path / ALERTS).read_text())
+    records = {r["record"] for r in recording_rules(loaded)}
+    for rule in recording_rules(loaded):
+        # recorded per job and namespace, from exported metrics of this service only
+        assert rule["expr"].count("sum by (job, namespace) (") == rule["expr"].count("rate(")
+        assert selected_metrics(rule["expr"]) <= series_names(), rule["record"]
+        assert rule["expr"].count("{") == rule["expr"].count(f'job="{slug}",namespace="local"')
+        promql_parser.parse(rule["expr"])
+    for rule in alert_rules(loaded):
+        assert selected_metrics(rule["expr"]) <= series_names() | records, rule["alert"]
+        assert rule["annotations"]["runbook_url"].endswith(
+            f"docs/runbook.md#{rule['alert'].lower()}"
+        )
+        assert f'job="{slug}"' in rule["expr"]
+        assert rule["labels"]["environment"] == "local"
+        # every selector of the rule is scoped to one namespace (environment)
+        assert rule["expr"].count("{") == rule["expr"].count('namespace="local"'), rule["alert"]
+        promql_parser.parse(rule["expr"])
     if answers["model_task"] == "regression":
         assert 'outcome="abstain"' not in (path / ALERTS).read_text()  # regressors never abstain
 
@@ -436,7 +546,9 @@ def test_prometheus_config_loads_the_rules_and_scrapes_the_service(
     config = yaml.safe_load((folder / "prometheus.yml").read_text())
     slug = yaml.safe_load((path / "slo.yaml").read_text())["service"]
     (job,) = config["scrape_configs"]
-    assert job["job_name"] == slug and job["static_configs"][0]["targets"] == ["service:9100"]  # SERVICE_METRICS_PORT
+    assert job["job_name"] == slug and job["static_configs"][0]["targets"] == [
+        "service:9100"
+    ]  # SERVICE_METRICS_PORT
     assert config["rule_files"] == [ALERTS.name]
     collector = yaml.safe_load((path / "observability/otel-collector/config.yaml").read_text())
     assert collector["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
@@ -468,3 +580,40 @@ def test_every_tracing_exporter_answer_renders(name: str, renders: RenderCache) 
     )
     answers_file = yaml.safe_load((path / ".copier-answers.yml").read_text())
     assert answers_file["tracing_exporter"] == exporter
+
+
+RUNBOOK_QUERY = re.compile(r"^q '(.+?)'", re.MULTILINE)
+
+
+def test_runbook_queries_select_the_job_and_the_namespace(
+    project: tuple[Path, dict[str, Any]],
+) -> None:
+    """Every PromQL query the runbook tells on-call to run parses, selects only exported metrics
+    or the alerts' recording rules, and every selector names the job and `namespace="$NS"` (the
+    `q` helper fills it in): staging's series never answer for production's. The generated table
+    of namespaces lists each overlay's."""
+    path, _ = project
+    text = (path / "docs" / "runbook.md").read_text()
+    slug = yaml.safe_load((path / "slo.yaml").read_text())["service"]
+    records = {r["record"] for r in recording_rules(yaml.safe_load((path / ALERTS).read_text()))}
+    queries = RUNBOOK_QUERY.findall(text)
+    assert len(queries) >= 15, queries
+    for query in queries:
+        assert query.count("{") == query.count(f'{{job="{slug}",namespace="$NS"'), query
+        assert selected_metrics(query.replace("$NS", "prod")) <= series_names() | records, query
+    # the q helper substitutes $NS (here with the same sed the runbook's shell runs)
+    (helper,) = re.findall(r"^q\(\) \{.*\}$", text, flags=re.MULTILINE)
+    script = helper.replace('curl -s "$PROM/api/v1/query" --data-urlencode "query=', 'echo "')
+    script = script.replace(" | python3 -m json.tool", "")
+    done = subprocess.run(
+        ["bash", "-c", f"{script}\nNS=team-prod q '{queries[0]}'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == queries[0].replace("$NS", "team-prod")
+    for env, relative in OVERLAY_RULES.items():
+        namespace = yaml.safe_load((path / relative.parent / "kustomization.yaml").read_text())[
+            "namespace"
+        ]
+        assert f"| {env} | `{namespace}` |" in text

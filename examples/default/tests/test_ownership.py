@@ -141,6 +141,23 @@ def test_runbook_internal_links_resolve() -> None:
         assert target in anchors or target == "", f"runbook links to missing #{target}"
 
 
+def test_runbook_queries_select_the_job_and_the_namespace() -> None:
+    """Every PromQL query the runbook gives on-call (`q '...'`) selects this service's job AND
+    `namespace="$NS"` in each selector, like the alerts: staging and production share the job
+    name, and a query without the namespace adds their series together."""
+    service = load_slo(PROJECT_ROOT / "slo.yaml").service
+    text = RUNBOOK.read_text(encoding="utf-8")
+    queries = re.findall(r"^q '(.+?)'", text, flags=re.M)
+    assert queries, "the runbook gives no PromQL query"
+    for query in queries:
+        selectors = re.findall(r"\{[^}]*\}", query)
+        assert selectors, f"runbook query without a selector: {query}"
+        for selector in selectors:
+            assert selector.startswith("{" + f'job="{service}",namespace="$NS"'), (
+                f"runbook query {query!r}: selector {selector} lacks the job and namespace"
+            )
+
+
 # ---- CODEOWNERS ---------------------------------------------------------------------------
 
 

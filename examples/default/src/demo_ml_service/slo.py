@@ -54,6 +54,11 @@ class Objectives(_Strict):
     cost: Cost
     # Defaulted: a slo.yaml written before this objective existed stays valid.
     data_freshness: DataFreshness = Field(default_factory=DataFreshness)
+    # The SLO window in days: the error budgets (errors: max_error_rate of the requests; latency:
+    # the 5% of requests above the p95 target) are spent over this period, and the burn-rate
+    # alerts scale with it. At least 7 days, so that the slow-burn alert's 3-day window fits.
+    # Defaulted (the usual 30 days): a slo.yaml written before it existed stays valid.
+    slo_window_days: int = Field(default=30, ge=7, le=366)
 
 
 class Rollback(_Strict):

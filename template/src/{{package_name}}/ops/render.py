@@ -10,12 +10,19 @@ from typing import Any
 import yaml
 
 from ..slo import load_slo
-from .alerts import Scope, build_prometheus_rule, build_rule_tests, build_rules
+from .alerts import (
+    Scope,
+    build_prometheus_rule,
+    build_rule_tests,
+    build_rules,
+    build_slow_burn_tests,
+)
 from .dashboard import build_dashboard
 from .slo_doc import fill_runbook, render_slo_doc
 
 ALERTS_FILE = Path("observability/prometheus/alerts.yml")
 ALERTS_TEST_FILE = Path("observability/prometheus/alerts_test.yml")
+SLOW_BURN_TEST_FILE = Path("observability/prometheus/alerts_slow_burn_test.yml")
 DASHBOARD_FILE = Path("observability/grafana/dashboards/service.json")
 SLO_DOC_FILE = Path("docs/slo.md")
 RELATIVE_RUNBOOK = "docs/runbook.md"
@@ -61,8 +68,9 @@ def outputs(root: Path, package: str) -> dict[Path, str]:
     slo = load_slo(root / "slo.yaml")
     base = runbook_base(root)
     runbook = root / RELATIVE_RUNBOOK
+    scopes = environments(root, slo.service)
     generated_pages = (
-        {Path(RELATIVE_RUNBOOK): fill_runbook(runbook.read_text(encoding="utf-8"), slo)}
+        {Path(RELATIVE_RUNBOOK): fill_runbook(runbook.read_text(encoding="utf-8"), slo, scopes)}
         if runbook.exists()
         else {}
     )
@@ -70,13 +78,14 @@ def outputs(root: Path, package: str) -> dict[Path, str]:
         **generated_pages,
         ALERTS_FILE: _yaml(build_rules(slo, runbook_base=base), package),
         ALERTS_TEST_FILE: _yaml(build_rule_tests(slo, ALERTS_FILE.name, base), package),
+        SLOW_BURN_TEST_FILE: _yaml(build_slow_burn_tests(slo, ALERTS_FILE.name, base), package),
         DASHBOARD_FILE: json.dumps(build_dashboard(slo), indent=2, ensure_ascii=False) + "\n",
         SLO_DOC_FILE: render_slo_doc(slo),
         **{
             OVERLAYS / scope.environment / PROMETHEUS_RULE: _yaml(
                 build_prometheus_rule(slo, scope, base), package
             )
-            for scope in environments(root, slo.service)
+            for scope in scopes
         },
     }
 

@@ -5,7 +5,9 @@ directions, and `runbook_url` points at that section.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +27,8 @@ from .metrics import (
     le_label,
 )
 
-# Multi-window, multi-burn-rate latency alert (Google SRE workbook, chapter "Alerting on SLOs"):
-# page when the latency error budget burns 14.4x too fast over 1h (and still over 5m), or 6x over
-# 6h (and still over 30m). The budget of a p95 objective is the 5% of requests allowed above it.
+# The budget of a p95 objective: the 5% of requests allowed above the latency target.
 LATENCY_BUDGET = 0.05
-BURN_RATE_WINDOWS = (("1h", "5m", 14.4), ("6h", "30m", 6.0))
 # Not in slo.yaml (its schema is the team's): platform defaults, tune here and re-render.
 GUARDRAIL_REJECTION_RATIO = 0.10
 ABSTAIN_RATIO = 0.20
@@ -40,6 +39,88 @@ MIN_REQUESTS = 100
 AVAILABILITY_FOR = "5m"
 FRESHNESS_FOR = "1h"
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+# ---- error budgets and burn rates ---------------------------------------------------------------
+# Multi-window, multi-burn-rate alerts (Google SRE workbook, chapter "Alerting on SLOs"). The two
+# ratio objectives of slo.yaml each have an error budget over the SLO window
+# (objectives.slo_window_days, 30 by default): errors, 1 - (1 - max_error_rate) = max_error_rate of
+# the requests; latency, the 5% of requests a p95 objective allows above the target. A tier fires
+# when the budget burns so fast over its long window that `budget_share` of the whole window's
+# budget is gone, AND the short window (1/12 of the long one) still burns that fast: the long
+# window makes a blip too small to matter, the short one makes the alert stop within minutes of
+# the problem stopping. The burn rate of a tier is budget_share * SLO window / long window
+# (14.4, 6 and 1 for 30 days), never below 1: a pace the budget can sustain never alerts.
+@dataclass(frozen=True)
+class BurnTier:
+    long: str
+    short: str
+    budget_share: float
+    severity: str  # page | ticket
+
+
+BURN_TIERS = (
+    BurnTier("1h", "5m", 0.02, "page"),
+    BurnTier("6h", "30m", 0.05, "page"),
+    BurnTier("3d", "6h", 0.10, "ticket"),
+)
+# A tier whose threshold would be above this share of requests (an error budget above
+# 0.9/14.4 = 6.25%) compares against it instead: it could hardly ever fire otherwise (never above
+# 100%), and 90% of requests failing pages whatever the budget.
+MAX_BURN_THRESHOLD = 0.9
+# Only against a flapping evaluation: the short window already gives the fast reset.
+BURN_FOR = "2m"
+
+
+@dataclass(frozen=True)
+class RatioSLO:
+    """One ratio objective: its budget, its recorded ratio and its page and ticket alerts."""
+
+    key: str  # errors | slow
+    budget: float
+    page: str
+    ticket: str
+    what: str
+
+    def ratio_record(self, window: str) -> str:
+        return f"job_namespace:slipway_predict_{self.key}:ratio_rate{window}"
+
+
+TRAFFIC_RECORD = "job_namespace:slipway_predict_requests:rate{window}"
+
+
+def burn_rate(tier: BurnTier, slo_window_days: float) -> float:
+    return max(1.0, tier.budget_share * slo_window_days * 86400 / seconds(tier.long))
+
+
+def burn_threshold(tier: BurnTier, slo_window_days: float, budget: float) -> float:
+    """The share of bad requests above which `tier` fires."""
+    return min(burn_rate(tier, slo_window_days) * budget, max(budget, MAX_BURN_THRESHOLD))
+
+
+def ratio_slos(slo: SLO) -> tuple[RatioSLO, ...]:
+    target = f"{_num(slo.objectives.latency_p95_ms)} ms"
+    return (
+        RatioSLO(
+            "slow",
+            LATENCY_BUDGET,
+            "LatencySLOBurnRate",
+            "LatencySLOSlowBurn",
+            f"POST /predict requests slower than the {target} p95 objective",
+        ),
+        RatioSLO(
+            "errors",
+            slo.objectives.max_error_rate,
+            "ErrorRateSLOBreach",
+            "ErrorRateSLOSlowBurn",
+            "5xx answers of POST /predict",
+        ),
+    )
+
+
+def burn_windows() -> list[str]:
+    """Every window a ratio is recorded over, shortest first."""
+    return sorted({w for t in BURN_TIERS for w in (t.long, t.short)}, key=seconds)
 
 
 @dataclass(frozen=True)
@@ -82,7 +163,17 @@ class Alert:
 ALERTS: tuple[Alert, ...] = (
     Alert("ServiceUnavailable", "page", "no replica of the service answers the scrape"),
     Alert("LatencySLOBurnRate", "page", "p95 latency of POST /predict burns the SLO budget"),
-    Alert("ErrorRateSLOBreach", "page", "5xx share of POST /predict is above the SLO"),
+    Alert(
+        "LatencySLOSlowBurn",
+        "ticket",
+        "slow POST /predict requests spend the latency budget before the SLO window ends",
+    ),
+    Alert("ErrorRateSLOBreach", "page", "5xx of POST /predict burn the error budget fast"),
+    Alert(
+        "ErrorRateSLOSlowBurn",
+        "ticket",
+        "5xx of POST /predict spend the error budget before the SLO window ends",
+    ),
     Alert(
         "FeatureDriftHigh", "ticket", "input feature {{ $labels.feature }} drifted from training"
     ),
@@ -124,17 +215,6 @@ def enough_traffic(rate: str, window: str) -> str:
     return f"{rate} > {_num(MIN_REQUESTS / seconds(window))}"
 
 
-def predict_count_rate(base: Mapping[str, str], window: str) -> str:
-    """Requests per second to POST /predict, from the latency histogram."""
-    return f"sum(rate({REQUEST_DURATION}_count{_sel(base, route=PREDICT_ROUTE)}[{window}]))"
-
-
-def slow_ratio(base: Mapping[str, str], le: str, window: str) -> str:
-    """Share of POST /predict requests slower than the latency target over `window`."""
-    fast = f"sum(rate({REQUEST_DURATION}_bucket{_sel(base, route=PREDICT_ROUTE, le=le)}[{window}]))"
-    return f"(1 - {fast} / {predict_count_rate(base, window)})"
-
-
 def error_ratio(base: Mapping[str, str], window: str) -> str:
     errors = f"sum(rate({REQUESTS}{_sel(base, route=PREDICT_ROUTE, status='5..')}[{window}]))"
     return f"{errors} / {predict_rate(base, window)}"
@@ -145,6 +225,62 @@ def cost_per_1k(base: Mapping[str, str], window: str) -> str:
     return (
         f"sum(rate({PREDICTION_COST_TOTAL}{_sel(base)}[{window}])) / "
         f"sum(rate({PREDICTIONS}{_sel(base)}[{window}])) * 1000"
+    )
+
+
+def _by_scope(expr: str) -> str:
+    return f"sum by (job, namespace) ({expr})"
+
+
+def recording_rules(slo: SLO, scope: Scope) -> list[dict[str, str]]:
+    """The ratio of each ratio objective over every burn-rate window, and the request rate over
+    every long window (the minimum-traffic guard), per job and namespace: the burn-rate alerts
+    compare these, and the 3-day rates are computed once per evaluation, not once per alert."""
+    base, le = scope.matchers, le_label(latency_target_seconds(slo.objectives.latency_p95_ms))
+    records = []
+    by_key = {objective.key: objective for objective in ratio_slos(slo)}
+    errors, slow = by_key["errors"], by_key["slow"]
+    for window in burn_windows():
+        requests = _by_scope(f"rate({REQUESTS}{_sel(base, route=PREDICT_ROUTE)}[{window}])")
+        failed = _by_scope(
+            f"rate({REQUESTS}{_sel(base, route=PREDICT_ROUTE, status='5..')}[{window}])"
+        )
+        fast = _by_scope(
+            f"rate({REQUEST_DURATION}_bucket{_sel(base, route=PREDICT_ROUTE, le=le)}[{window}])"
+        )
+        observed = _by_scope(
+            f"rate({REQUEST_DURATION}_count{_sel(base, route=PREDICT_ROUTE)}[{window}])"
+        )
+        records.append({"record": errors.ratio_record(window), "expr": f"{failed} / {requests}"})
+        records.append({"record": slow.ratio_record(window), "expr": f"1 - {fast} / {observed}"})
+        if any(tier.long == window for tier in BURN_TIERS):
+            records.append({"record": TRAFFIC_RECORD.format(window=window), "expr": requests})
+    return records
+
+
+def burn_expression(slo: SLO, scope: Scope, objective: RatioSLO, severity: str) -> str:
+    """The tiers of `severity` for `objective`: long window AND short window above the tier's
+    threshold, AND at least MIN_REQUESTS requests in the long window."""
+    days, sel = slo.objectives.slo_window_days, _sel(scope.matchers)
+    clauses = []
+    for tier in (t for t in BURN_TIERS if t.severity == severity):
+        threshold = _num(burn_threshold(tier, days, objective.budget))
+        traffic = TRAFFIC_RECORD.format(window=tier.long)
+        clauses.append(
+            f"({objective.ratio_record(tier.long)}{sel} > {threshold} "
+            f"and {objective.ratio_record(tier.short)}{sel} > {threshold} "
+            f"and {enough_traffic(traffic + sel, tier.long)})"
+        )
+    return " or ".join(clauses)
+
+
+def burn_text(slo: SLO, objective: RatioSLO, severity: str) -> str:
+    days = slo.objectives.slo_window_days
+    tiers = [t for t in BURN_TIERS if t.severity == severity]
+    return ", or ".join(
+        f"{_num(burn_rate(t, days))}x over {t.long} and {t.short} (more than "
+        f"{_num(burn_threshold(t, days, objective.budget) * 100)}% of requests)"
+        for t in tiers
     )
 
 
@@ -159,7 +295,7 @@ def _objectives(slo: SLO) -> dict[str, Any]:
         "price": objectives.cost.instance_hourly_price_usd,
         "psi": slo.drift.psi_alert_threshold,
         "window_size": slo.drift.window_size,
-        "breach_minutes": slo.rollback.breach_window_minutes,
+        "window_days": objectives.slo_window_days,
         "classification": slo.model_task == "classification",
         "max_age_days": objectives.data_freshness.max_age_days,
     }
@@ -168,13 +304,12 @@ def _objectives(slo: SLO) -> dict[str, Any]:
 def expressions(slo: SLO, scope: Scope) -> dict[str, tuple[str, str]]:
     """alert name -> (PromQL expression, `for` duration), every threshold from slo.yaml."""
     o = _objectives(slo)
-    base, le = scope.matchers, le_label(o["target_s"])
-    burn = " or ".join(
-        f"({slow_ratio(base, le, long)} > {_num(rate * LATENCY_BUDGET)} "
-        f"and {slow_ratio(base, le, short)} > {_num(rate * LATENCY_BUDGET)} "
-        f"and {enough_traffic(predict_count_rate(base, long), long)})"
-        for long, short, rate in BURN_RATE_WINDOWS
-    )
+    base = scope.matchers
+    burns = {
+        name: (burn_expression(slo, scope, objective, severity), BURN_FOR)
+        for objective in ratio_slos(slo)
+        for name, severity in ((objective.page, "page"), (objective.ticket, "ticket"))
+    }
     rejections = (
         f"sum(rate({GUARDRAIL_REJECTIONS}{_sel(base)}[15m])) / {predict_rate(base, '15m')} "
         f"> {_num(GUARDRAIL_REJECTION_RATIO)} "
@@ -188,12 +323,7 @@ def expressions(slo: SLO, scope: Scope) -> dict[str, tuple[str, str]]:
         )
     return {
         "ServiceUnavailable": (f"absent({UP}{_sel(base)} == 1)", AVAILABILITY_FOR),
-        "LatencySLOBurnRate": (burn, "2m"),
-        "ErrorRateSLOBreach": (
-            f"{error_ratio(base, '5m')} > {_num(o['max_error_rate'])} "
-            f"and {enough_traffic(predict_rate(base, '5m'), '5m')}",
-            f"{o['breach_minutes']}m",
-        ),
+        **burns,
         "FeatureDriftHigh": (
             f"max by (feature) ({FEATURE_DRIFT_PSI}{_sel(base)}) > {_num(o['psi'])}",
             "15m",
@@ -219,18 +349,28 @@ def descriptions(slo: SLO) -> dict[str, str]:
             f"No target of job {o['job']} has answered a scrape of /metrics for "
             f"{AVAILABILITY_FOR} (up == 1 is absent): every replica is down, or none is scheduled."
         ),
-        "LatencySLOBurnRate": (
-            f"More than {_num(LATENCY_BUDGET * 100)}% of POST /predict requests are slower "
-            "than the "
-            f"{_num(o['latency_ms'])} ms p95 objective, fast enough to burn the error budget "
-            f"({', '.join(f'{_num(r)}x over {w}' for w, _, r in BURN_RATE_WINDOWS)}; "
-            f"at least {MIN_REQUESTS} requests in the long window)."
-        ),
-        "ErrorRateSLOBreach": (
-            f"The 5xx share of POST /predict has been above {_num(o['max_error_rate'])} for "
-            f"{o['breach_minutes']} minutes (slo.yaml rollback.breach_window_minutes), with at "
-            f"least {MIN_REQUESTS} requests per 5 minutes."
-        ),
+        **{
+            name: (
+                f"{objective.what} (budget: {_num(objective.budget * 100)}% of requests over "
+                f"{_num(o['window_days'])} days) {verb} the budget {burn_text(slo, objective, sev)}"
+                f", with at least {MIN_REQUESTS} requests in the long window: {outcome}."
+            )
+            for objective in ratio_slos(slo)
+            for name, sev, verb, outcome in (
+                (
+                    objective.page,
+                    "page",
+                    "burn",
+                    "at that pace the budget is gone in days",
+                ),
+                (
+                    objective.ticket,
+                    "ticket",
+                    "spend",
+                    "at that pace the budget is gone before the SLO window ends",
+                ),
+            )
+        },
         "FeatureDriftHigh": (
             f"PSI of {{{{ $labels.feature }}}} over the last {o['window_size']} inputs is above "
             f"{_num(o['psi'])}: live inputs no longer look like the training data."
@@ -281,7 +421,8 @@ def build_rules(
     `spec` of each overlay's PrometheusRule."""
     scope = scope or local_scope(slo)
     exprs, texts = expressions(slo, scope), descriptions(slo)
-    rules = []
+    # Recording rules first: a group evaluates in order, so the alerts see this evaluation's ratios.
+    rules: list[dict[str, Any]] = [*recording_rules(slo, scope)]
     for alert in ALERTS:
         expr, duration = exprs[alert.name]
         rules.append(
@@ -313,6 +454,10 @@ def build_prometheus_rule(
 
 
 # ---- promtool unit tests: every alert fires on a breach and stays silent without one ----------
+# promtool evaluates every rule at every step of the file's evaluation interval, so the interval
+# sets the cost: 5 minutes for the alerts of minutes and hours, 1 hour for the 3-day window.
+FAST_EVALUATION = "5m"
+SLOW_EVALUATION = "1h"
 
 
 def _series(metric: str, labels: Mapping[str, str], values: str) -> dict[str, str]:
@@ -323,6 +468,139 @@ def _series(metric: str, labels: Mapping[str, str], values: str) -> dict[str, st
 def _ramp(per_minute: float, minutes: int) -> str:
     """A counter growing by `per_minute` every minute (promtool expanding notation)."""
     return f"0+{_num(per_minute)}x{minutes}"
+
+
+def _counter(segments: list[tuple[int, int]]) -> str:
+    """A counter from 0 that grows by `count` per step for `steps` steps, segment after segment
+    (promtool expanding notation). Whole counts: the segments join without a float step back,
+    which rate() would take for a counter reset."""
+    parts, total = ["0"], 0
+    for count, steps in segments:
+        if steps > 0:
+            parts.append(f"{total + count}+{count}x{steps - 1}")
+            total += count * steps
+    return " ".join(parts)
+
+
+def _ratio_traffic(
+    objective: RatioSLO, le: str, labels: dict[str, str], segments: list[tuple[int, float, int]]
+) -> list[dict[str, str]]:
+    """(requests per step, bad share, steps) after one another, as the service counts."""
+    bad = [(round(n * share), k) for n, share, k in segments]
+    total = [(n, k) for n, _, k in segments]
+    good = [(n - b, k) for (n, k), (b, _) in zip(total, bad, strict=True)]
+    if objective.key == "errors":
+        unscoped = {k: v for k, v in labels.items() if k not in ("route", "method")}
+        return [
+            _series(REQUESTS, {**labels, "status": "200"}, _counter(good)),
+            _series(REQUESTS, {**labels, "status": "500"}, _counter(bad)),
+            # 5xx of other routes (/readyz before the model loads) do not count.
+            _series(
+                REQUESTS,
+                {**unscoped, "route": "/readyz", "method": "GET", "status": "503"},
+                _counter(total),
+            ),
+        ]
+    return [
+        _series(f"{REQUEST_DURATION}_bucket", {**labels, "le": le}, _counter(good)),
+        _series(f"{REQUEST_DURATION}_count", labels, _counter(total)),
+        _series(REQUESTS, {**labels, "status": "200"}, _counter(total)),
+    ]
+
+
+Checks = Callable[[str, list[dict[str, str]], list[tuple[str, list[dict[str, str]]]], str], None]
+
+
+def _ratio_tests(slo: SLO, scope: Scope, checks: Checks, severity: str) -> None:
+    """The burn-rate alerts of both ratio objectives. page: a fast burn pages; a slow burn (the
+    ticket's job) or another namespace's burn does not; a 5-minute blip does not (the long window
+    stops it); a page stops minutes after the burn stops although the hour still holds it (the
+    short window stops it); too little traffic never pages. ticket: the same for the slow tier."""
+    days = slo.objectives.slo_window_days
+    le = le_label(latency_target_seconds(slo.objectives.latency_p95_ms))
+    base = {**scope.matchers, "instance": "replica-1"}
+    predict = {**base, "route": PREDICT_ROUTE, "method": "POST"}
+    other_predict = {**predict, "namespace": f"{scope.namespace}-other", "instance": "other-1"}
+    job = {"job": scope.job}
+
+    for objective in ratio_slos(slo):
+        budget = objective.budget
+        traffic = functools.partial(_ratio_traffic, objective, le)
+        page = burn_threshold(BURN_TIERS[0], days, budget)
+        pages = [burn_threshold(t, days, budget) for t in BURN_TIERS if t.severity == "page"]
+        ticket = burn_threshold(BURN_TIERS[-1], days, budget)
+
+        burning = min(0.99, 1.5 * page)  # 1.5x the fast tier's threshold
+        slow = min(0.99, 2 * ticket)  # twice the slow tier's threshold (30 days: 2x the budget)
+        if severity == "page":
+            n = 10_000  # requests per minute
+            checks(
+                objective.page,
+                traffic(predict, [(n, burning, 20)]),
+                [("20m", [job])],
+                "1m",
+            )
+            # This namespace burns slowly (or is within budget), another one burns fast.
+            own = slow if slow < min(pages) else budget / 3
+            checks(
+                objective.page,
+                traffic(predict, [(n, own, 365)]) + traffic(other_predict, [(n, burning, 365)]),
+                [("365m", [])],
+                "1m",
+            )
+            # Every request fails, but 12 an hour (72 in 6 hours): below the guard in each window.
+            checks(
+                objective.page,
+                traffic(predict, [(1, 1.0, 75)]),
+                [("360m", [])],
+                "5m",
+            )
+            # (The burn must hold the threshold after 45 of its 50 minutes: not for budgets
+            # whose fast-tier threshold is close to 100%.)
+            if 0.75 * burning > page:
+                # After 6 clean hours: a 5-minute blip, far above the threshold for its 5 minutes
+                # but too small a share of the hour; then, an hour later, a 50-minute burn, which
+                # pages and stops paging 10 minutes after it ends, while the hour still holds it.
+                blip = min(1.0, 6 * page)
+                series = [(n, 0.0, 360), (n, blip, 5), (n, 0.0, 65), (n, burning, 50), (n, 0.0, 20)]
+                checks(
+                    objective.page,
+                    traffic(predict, series),
+                    [("365m", []), ("370m", []), ("380m", []), ("480m", [job]), ("490m", [])],
+                    "1m",
+                )
+            continue
+        n = 600_000  # requests per hour
+        checks(
+            objective.ticket,
+            traffic(predict, [(n, slow, 78)]),
+            [("78h", [job])],
+            "1h",
+        )
+        checks(
+            objective.ticket,
+            traffic(predict, [(n, budget / 2, 78)]) + traffic(other_predict, [(n, slow, 78)]),
+            [("78h", [])],
+            "1h",
+        )
+        # One request an hour, every one failing: 72 in 3 days, below the guard.
+        checks(
+            objective.ticket,
+            traffic(predict, [(1, 1.0, 80)]),
+            [("80h", [])],
+            "1h",
+        )
+        # A burn that put 1.5x the threshold into the last 3 days but stopped 12 hours ago: the
+        # 6-hour window is clean, no ticket for a problem that is over.
+        hours = math.ceil(72 * ticket * 1.5)
+        if hours <= 36:
+            series = [(n, 0.0, 72 - hours - 12), (n, 1.0, hours), (n, 0.0, 12)]
+            checks(
+                objective.ticket,
+                traffic(predict, series),
+                [("72h", [])],
+                "1h",
+            )
 
 
 def _expected(
@@ -355,34 +633,18 @@ def build_rule_tests(
     scope = scope or local_scope(slo)
     o = _objectives(slo)
     job = o["job"]
-    le = le_label(o["target_s"])
     base = {**scope.matchers, "instance": "replica-1"}
     # The same service in another namespace (staging next to prod): never this scope's alert.
     other = {**base, "namespace": f"{scope.namespace}-other", "instance": "other-1"}
     predict = {**base, "route": PREDICT_ROUTE, "method": "POST"}
-    other_predict = {**other, "route": PREDICT_ROUTE, "method": "POST"}
     tests: list[dict[str, Any]] = []
+
+    checks = _checks(tests, slo, scope, runbook_base)
 
     def case(
         name: str, series: list[dict[str, str]], eval_time: str, firing: list[dict[str, str]]
     ) -> None:
-        alert = BY_NAME[name]
-        tests.append(
-            {
-                "interval": "1m",
-                "input_series": series,
-                "alert_rule_test": [
-                    {
-                        "eval_time": eval_time,
-                        "alertname": name,
-                        "exp_alerts": [
-                            _expected(alert, slo, scope, runbook_base, **labels)
-                            for labels in firing
-                        ],
-                    }
-                ],
-            }
-        )
+        checks(name, series, [(eval_time, firing)], "1m")
 
     # Availability: no target up (down, or none at all) pages; another namespace's up does not help.
     case("ServiceUnavailable", [_series(UP, base, "0x20")], "10m", [{}])
@@ -394,52 +656,7 @@ def build_rule_tests(
         [],
     )
 
-    def latency(
-        fast_share: float, labels: dict[str, str], per_minute: float = 100
-    ) -> list[dict[str, str]]:
-        return [
-            _series(
-                f"{REQUEST_DURATION}_bucket",
-                {**labels, "le": le},
-                _ramp(per_minute * fast_share, 420),
-            ),
-            _series(f"{REQUEST_DURATION}_count", labels, _ramp(per_minute, 420)),
-        ]
-
-    # 90% of requests slower than the target: both window pairs burn; 1% slower: within budget;
-    # 90% slower at one request every 2 minutes: too little traffic to page.
-    case("LatencySLOBurnRate", latency(0.10, predict), "70m", [{}])
-    case("LatencySLOBurnRate", latency(0.99, predict), "7h", [])
-    case("LatencySLOBurnRate", latency(0.10, predict, per_minute=0.5), "70m", [])
-    case(
-        "LatencySLOBurnRate",
-        latency(0.99, predict) + latency(0.10, other_predict),
-        "70m",
-        [],
-    )
-
-    def errors(
-        share: float, labels: dict[str, str], per_minute: float = 1000
-    ) -> list[dict[str, str]]:
-        unscoped = {k: v for k, v in labels.items() if k not in ("route", "method")}
-        return [
-            _series(REQUESTS, {**labels, "status": "200"}, _ramp(per_minute * (1 - share), 60)),
-            _series(REQUESTS, {**labels, "status": "500"}, _ramp(per_minute * share, 60)),
-            # 5xx of other routes (/readyz before the model loads) do not count.
-            _series(
-                REQUESTS,
-                {**unscoped, "route": "/readyz", "method": "GET", "status": "503"},
-                _ramp(per_minute, 60),
-            ),
-        ]
-
-    breach = f"{o['breach_minutes'] + 10}m"
-    high, low = min(0.99, o["max_error_rate"] * 3), o["max_error_rate"] / 3
-    case("ErrorRateSLOBreach", errors(high, predict), breach, [{}])
-    case("ErrorRateSLOBreach", errors(low, predict), breach, [])
-    # 1 request in 2 fails, but only 4 requests per minute: below the minimum-traffic guard.
-    case("ErrorRateSLOBreach", errors(0.5, predict, per_minute=4), breach, [])
-    case("ErrorRateSLOBreach", errors(low, predict) + errors(high, other_predict), breach, [])
+    _ratio_tests(slo, scope, checks, "page")
 
     drift = [
         _series(FEATURE_DRIFT_PSI, {**base, "feature": "drifting"}, f"{_num(o['psi'] * 2)}x40"),
@@ -527,4 +744,49 @@ def build_rule_tests(
     ]
     case("TrainingDataStale", fresh, "80m", [])
 
-    return {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
+    return {"rule_files": [rules_file], "evaluation_interval": FAST_EVALUATION, "tests": tests}
+
+
+def build_slow_burn_tests(
+    slo: SLO,
+    rules_file: str = "alerts.yml",
+    runbook_base: str = "docs/runbook.md",
+    scope: Scope | None = None,
+) -> dict[str, Any]:
+    """observability/prometheus/alerts_slow_burn_test.yml: the ticket tier's tests need days of
+    series; evaluated hourly (its own file: promtool has one evaluation interval per file), they
+    take seconds instead of minutes."""
+    scope = scope or local_scope(slo)
+    tests: list[dict[str, Any]] = []
+    _ratio_tests(slo, scope, _checks(tests, slo, scope, runbook_base), "ticket")
+    return {"rule_files": [rules_file], "evaluation_interval": SLOW_EVALUATION, "tests": tests}
+
+
+def _checks(tests: list[dict[str, Any]], slo: SLO, scope: Scope, runbook_base: str) -> Checks:
+    def checks(
+        name: str,
+        series: list[dict[str, str]],
+        evaluations: list[tuple[str, list[dict[str, str]]]],
+        interval: str,
+    ) -> None:
+        """One test: `series`, and the alerts `name` fires at each (eval_time, firing labels)."""
+        alert = BY_NAME[name]
+        tests.append(
+            {
+                "interval": interval,
+                "input_series": series,
+                "alert_rule_test": [
+                    {
+                        "eval_time": eval_time,
+                        "alertname": name,
+                        "exp_alerts": [
+                            _expected(alert, slo, scope, runbook_base, **labels)
+                            for labels in firing
+                        ],
+                    }
+                    for eval_time, firing in evaluations
+                ],
+            }
+        )
+
+    return checks
