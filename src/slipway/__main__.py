@@ -17,6 +17,7 @@ COMMANDS = {
     "cookiecutter": ("slipway.rendition", "build (or publish) the cookiecutter rendition"),
     "backstage": ("slipway.backstage", "regenerate backstage/template.yaml (--check)"),
     "adopt": ("slipway.adopt", "write .copier-answers.yml for a cookiecutter-born repo"),
+    "devloop": ("slipway.devloop", "time copy + make setup + make check on fresh renders"),
 }
 
 

@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from demo_ml_service.config import Settings
 from demo_ml_service.registry import Registry
 
 from .test_api import golden_records
+
+pytestmark = pytest.mark.slow  # a fresh interpreter imports the whole serving stack
 
 SERVE_WITHOUT_MLFLOW = """
 import importlib.abc, json, sys
