@@ -274,6 +274,18 @@ SHORT_WINDOW = re.compile(
 )
 
 
+def failing_unit_tests(path: Path, rules: dict[str, Any], tmp_path: Path, alerts: set[str]) -> None:
+    """Run the project's promtool unit tests against mutated `rules`: they must fail, naming each
+    of `alerts`."""
+    (tmp_path / ALERTS.name).write_text(yaml.safe_dump(rules))
+    for test_file in RULE_TESTS:
+        shutil.copy(path / test_file, tmp_path / test_file.name)
+    result = promtool("test", "rules", *TEST_NAMES, cwd=tmp_path)
+    assert result.returncode != 0
+    for name in alerts:
+        assert f"alertname: {name}" in result.stdout + result.stderr, name
+
+
 def test_the_unit_tests_catch_a_missing_traffic_guard(
     project: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -287,13 +299,7 @@ def test_the_unit_tests_catch_a_missing_traffic_guard(
             stripped = GUARD.sub("", rule["expr"])
             assert stripped != rule["expr"], f"{rule['alert']} has no traffic guard"
             rule["expr"] = stripped
-    (tmp_path / ALERTS.name).write_text(yaml.safe_dump(rules))
-    for test_file in RULE_TESTS:
-        shutil.copy(path / test_file, tmp_path / test_file.name)
-    result = promtool("test", "rules", *TEST_NAMES, cwd=tmp_path)
-    assert result.returncode != 0
-    for name in guarded:
-        assert f"alertname: {name}" in result.stdout + result.stderr, name
+    failing_unit_tests(path, rules, tmp_path, guarded)
 
 
 def test_the_unit_tests_catch_a_missing_short_window(
@@ -308,13 +314,7 @@ def test_the_unit_tests_catch_a_missing_short_window(
             stripped = SHORT_WINDOW.sub(r"\1", rule["expr"])
             assert stripped != rule["expr"], f"{rule['alert']} has no short window"
             rule["expr"] = stripped
-    (tmp_path / ALERTS.name).write_text(yaml.safe_dump(rules))
-    for test_file in RULE_TESTS:
-        shutil.copy(path / test_file, tmp_path / test_file.name)
-    result = promtool("test", "rules", *TEST_NAMES, cwd=tmp_path)
-    assert result.returncode != 0
-    for name in BURN_ALERTS:
-        assert f"alertname: {name}" in result.stdout + result.stderr, name
+    failing_unit_tests(path, rules, tmp_path, BURN_ALERTS)
 
 
 def test_burn_rates_follow_the_sre_workbook_for_a_30_day_window(
