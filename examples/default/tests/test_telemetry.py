@@ -299,6 +299,27 @@ def test_metrics_move_with_requests(champion: LoadedModel) -> None:
     assert set(names.EXPORTED) - {names.FEATURE_DRIFT_PSI} <= exported | {names.FEATURE_DRIFT_PSI}
 
 
+def test_every_family_has_the_type_labels_and_help_of_ops_metrics(champion: LoadedModel) -> None:
+    client, _ = build(Settings(), champion)
+    assert client.post("/predict", json=golden_records(1)[0]).status_code == 200
+    app: Any = client.app
+    text = TestClient(app.state.metrics_app).get("/metrics").text
+    families = {
+        (family.name, family.type): family for family in text_string_to_metric_families(text)
+    }
+    for name, spec in names.EXPORTED.items():
+        # The parser names a counter's family without `_total`.
+        family = families.pop(
+            (name.removesuffix("_total") if spec.kind == "counter" else name, spec.kind)
+        )
+        assert family.documentation == spec.help, name
+        for sample in family.samples:
+            assert set(sample.labels) - {"le"} == set(spec.labels), (name, sample)
+    # Nothing else of ours (prometheus-client adds a `_created` gauge to counters and histograms).
+    ours = {name for name, _ in families if name.startswith(names.PREFIX)}
+    assert not {name for name in ours if not name.endswith("_created")}, ours
+
+
 def test_guardrail_rejections_by_reason(champion: LoadedModel) -> None:
     client, _ = build(Settings(), champion)
     record = golden_records(1)[0]

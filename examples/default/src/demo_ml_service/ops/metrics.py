@@ -7,6 +7,7 @@ use exactly these, and the service exports exactly these.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 PREFIX = "slipway"
 REQUEST_DURATION = f"{PREFIX}_http_request_duration_seconds"
@@ -23,18 +24,47 @@ TRAINING_DATA_AGE = f"{PREFIX}_training_data_age_seconds"
 # Prometheus' own series per scrape target: 1 when the last scrape succeeded.
 UP = "up"
 
-# metric -> (type, label names). Histograms also expose _bucket, _count and _sum series.
-EXPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
-    REQUEST_DURATION: ("histogram", ("route", "method")),
-    REQUESTS: ("counter", ("route", "method", "status")),
-    PREDICTIONS: ("counter", ("outcome", "label")),
-    GUARDRAIL_REJECTIONS: ("counter", ("reason",)),
-    MODEL_INFO: ("gauge", ("model_name", "model_version", "model_alias", "template_version")),
-    MODEL_READY: ("gauge", ()),
-    FEATURE_DRIFT_PSI: ("gauge", ("feature",)),
-    PREDICTION_COST: ("gauge", ()),
-    PREDICTION_COST_TOTAL: ("counter", ()),
-    TRAINING_DATA_AGE: ("gauge", ()),
+
+@dataclass(frozen=True)
+class MetricSpec:
+    kind: str  # counter, gauge or histogram (histograms also expose _bucket, _count, _sum)
+    labels: tuple[str, ...]
+    help: str  # the HELP line of the exposition, written by every exporter of the metric
+
+
+EXPORTED: dict[str, MetricSpec] = {
+    REQUEST_DURATION: MetricSpec(
+        "histogram",
+        ("route", "method"),
+        "HTTP request duration in seconds (buckets around the slo.yaml latency objective).",
+    ),
+    REQUESTS: MetricSpec(
+        "counter", ("route", "method", "status"), "HTTP requests by route, method and status."
+    ),
+    PREDICTIONS: MetricSpec(
+        "counter", ("outcome", "label"), "Predictions (records) by outcome and label."
+    ),
+    GUARDRAIL_REJECTIONS: MetricSpec(
+        "counter", ("reason",), "Requests refused by a guardrail, by reason."
+    ),
+    MODEL_INFO: MetricSpec(
+        "gauge",
+        ("model_name", "model_version", "model_alias", "template_version"),
+        "The model this replica serves (value 1).",
+    ),
+    MODEL_READY: MetricSpec("gauge", (), "1 when the model is loaded (/readyz 200)."),
+    FEATURE_DRIFT_PSI: MetricSpec(
+        "gauge",
+        ("feature",),
+        "Population stability index of each feature: recent inputs vs training data.",
+    ),
+    PREDICTION_COST: MetricSpec(
+        "gauge", (), "Estimated USD cost of one prediction: instance price / recent throughput."
+    ),
+    PREDICTION_COST_TOTAL: MetricSpec("counter", (), "Instance cost accrued since start (USD)."),
+    TRAINING_DATA_AGE: MetricSpec(
+        "gauge", (), "Seconds since the served model's training snapshot was ingested."
+    ),
 }
 
 PREDICT_ROUTE = "/predict"

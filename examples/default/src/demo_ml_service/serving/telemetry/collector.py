@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Literal, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -33,31 +33,16 @@ class ScrapeTimeCollector:
     def collect(self) -> Iterator[Metric]:
         t = self.telemetry
         model = t.scraped_model
-        info = GaugeMetricFamily(
-            names.MODEL_INFO,
-            "The model this replica serves (value 1).",
-            labels=["model_name", "model_version", "model_alias", "template_version"],
-        )
+        info = gauge_family(names.MODEL_INFO)
         if model is not None:
             info.add_metric([model.name, model.version, model.alias, TEMPLATE_VERSION], 1.0)
         yield info
-        yield GaugeMetricFamily(
-            names.MODEL_READY,
-            "1 when the model is loaded (/readyz 200).",
-            value=float(model is not None),
-        )
-        age = GaugeMetricFamily(
-            names.TRAINING_DATA_AGE,
-            "Seconds since the served model's training snapshot was ingested.",
-        )
+        yield gauge_family(names.MODEL_READY, float(model is not None))
+        age = gauge_family(names.TRAINING_DATA_AGE)
         if model is not None and model.training_data_epoch is not None:
             age.add_metric([], max(0.0, time.time() - model.training_data_epoch))
         yield age
-        drift = GaugeMetricFamily(
-            names.FEATURE_DRIFT_PSI,
-            "Population stability index of each feature: recent inputs vs training data.",
-            labels=["feature"],
-        )
+        drift = gauge_family(names.FEATURE_DRIFT_PSI)
         window = t.drift_window(model)
         if window is not None:
             for feature, value in window.psi().items():
@@ -66,18 +51,23 @@ class ScrapeTimeCollector:
         yield from cost_families(t.cost)
 
 
+def gauge_family(name: str, value: float | None = None) -> GaugeMetricFamily:
+    """A gauge family of an exported metric, with the help and labels of ops/metrics.py: with
+    `value`, its one sample; else empty, for add_metric."""
+    spec = names.EXPORTED[name]
+    if value is not None:
+        return GaugeMetricFamily(name, spec.help, value=value)
+    return GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
+
+
 def cost_families(cost: CostMeter) -> Iterator[Metric]:
     """The per-prediction cost gauge and the accrued cost counter of `cost`."""
     total, per_prediction = cost.snapshot()
-    yield GaugeMetricFamily(
-        names.PREDICTION_COST,
-        "Estimated USD cost of one prediction: instance price / recent throughput.",
-        value=per_prediction,
-    )
+    yield gauge_family(names.PREDICTION_COST, per_prediction)
     # CounterMetricFamily appends `_total` to the family name.
     yield CounterMetricFamily(
         names.PREDICTION_COST,
-        "Instance cost accrued since start (USD).",
+        names.EXPORTED[names.PREDICTION_COST_TOTAL].help,
         value=total,
     )
 
@@ -98,33 +88,15 @@ class PublishedGauges:
     def __init__(self) -> None:
         from prometheus_client import Gauge  # values in multiprocess files: the env var is set
 
-        # registry=None: not in the worker's registry (nobody scrapes a worker), only in files.
-        self.info = Gauge(
-            names.MODEL_INFO,
-            "The model this replica serves (value 1).",
-            ["model_name", "model_version", "model_alias", "template_version"],
-            registry=None,
-            multiprocess_mode="livemax",
-        )
-        self.ready = Gauge(
-            names.MODEL_READY,
-            "1 when the model is loaded (/readyz 200).",
-            registry=None,
-            multiprocess_mode="livemin",
-        )
-        self.training_data_age = Gauge(
-            names.TRAINING_DATA_AGE,
-            "Seconds since the served model's training snapshot was ingested.",
-            registry=None,
-            multiprocess_mode="livemax",
-        )
-        self.drift = Gauge(
-            names.FEATURE_DRIFT_PSI,
-            "Population stability index of each feature: recent inputs vs training data.",
-            ["feature"],
-            registry=None,
-            multiprocess_mode="livemax",
-        )
+        def gauge(name: str, mode: Literal["livemin", "livemax"]) -> Gauge:
+            # registry=None: not in the worker's registry (nobody scrapes a worker), only files.
+            spec = names.EXPORTED[name]
+            return Gauge(name, spec.help, spec.labels, registry=None, multiprocess_mode=mode)
+
+        self.info = gauge(names.MODEL_INFO, "livemax")
+        self.ready = gauge(names.MODEL_READY, "livemin")
+        self.training_data_age = gauge(names.TRAINING_DATA_AGE, "livemax")
+        self.drift = gauge(names.FEATURE_DRIFT_PSI, "livemax")
 
     def publish(self, model: LoadedModel | None, window: DriftWindow | None) -> None:
         self.ready.set(float(model is not None))

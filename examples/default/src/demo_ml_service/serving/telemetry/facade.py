@@ -58,30 +58,23 @@ class Telemetry:
             self.provider = build_tracer_provider(settings, span_exporter, presampled=True)
             self.tracer = self.provider.get_tracer(__name__)
         self.registry = CollectorRegistry(auto_describe=False)
+        exported = names.EXPORTED
         self.duration = Histogram(
             names.REQUEST_DURATION,
-            "HTTP request duration in seconds (buckets around the slo.yaml latency objective).",
-            ["route", "method"],
+            exported[names.REQUEST_DURATION].help,
+            exported[names.REQUEST_DURATION].labels,
             buckets=names.latency_buckets(slo.objectives.latency_p95_ms),
             registry=self.registry,
         )
-        self.requests = Counter(
-            names.REQUESTS.removesuffix("_total"),
-            "HTTP requests by route, method and status.",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-        self.predictions = Counter(
-            names.PREDICTIONS.removesuffix("_total"),
-            "Predictions (records) by outcome and label.",
-            ["outcome", "label"],
-            registry=self.registry,
-        )
-        self.rejections = Counter(
-            names.GUARDRAIL_REJECTIONS.removesuffix("_total"),
-            "Requests refused by a guardrail, by reason.",
-            ["reason"],
-            registry=self.registry,
+        self.requests, self.predictions, self.rejections = (
+            # prometheus-client appends `_total` to a counter's name.
+            Counter(
+                name.removesuffix("_total"),
+                exported[name].help,
+                exported[name].labels,
+                registry=self.registry,
+            )
+            for name in (names.REQUESTS, names.PREDICTIONS, names.GUARDRAIL_REJECTIONS)
         )
         for reason in REJECTION_REASONS:  # exported at 0 from the start, not absent
             self.rejections.labels(reason)
