@@ -451,8 +451,10 @@ def test_dashboard_queries_parse_and_use_exported_metrics(
     queries = [(p["title"], t["expr"]) for p in dashboard["panels"] for t in p.get("targets", [])]
     queries.append(("deploy annotation", dashboard["annotations"]["list"][0]["expr"]))
     assert queries
+    # The burn-rate panels read the recording rules the burn-rate alerts compare.
+    records = {r["record"] for r in recording_rules(yaml.safe_load((path / ALERTS).read_text()))}
     for title, expr in queries:
-        assert selected_metrics(expr) <= series_names(), (title, expr)
+        assert selected_metrics(expr) <= series_names() | records, (title, expr)
     # The real Prometheus parser too: every query as a recording rule through promtool.
     rules = {
         "groups": [
@@ -479,8 +481,16 @@ def test_dashboard_queries_parse_and_use_exported_metrics(
         "drift",
         "Cost per 1,000",
         "Model version",
+        "Age of the served model's training data",
     ):
         assert needed in titles, needed
+    # One burn-rate panel per ratio objective, each with every tier's window and firing line.
+    burns = [p for p in dashboard["panels"] if p["title"].startswith("Burn rate")]
+    assert len(burns) == 2, titles
+    for panel in burns:
+        exprs = [t["expr"] for t in panel["targets"]]
+        assert sum(":ratio_rate" in e for e in exprs) == 3, exprs
+        assert sum(e.startswith("vector(") for e in exprs) == 3, exprs
     latency = next(p for p in dashboard["panels"] if p["title"].startswith("Latency of"))
     target_s = slo["objectives"]["latency_p95_ms"] / 1000
     assert any(f"vector({target_s:g})" in t["expr"] for t in latency["targets"]), "no SLO line"
@@ -495,7 +505,16 @@ def test_dashboard_queries_parse_and_use_exported_metrics(
         if "vector(" not in expr:
             assert 'namespace="$namespace"' in expr, (title, expr)
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    for objective in ("Availability", "Latency", "Errors", "Quality", "Cost", "Drift", "Data fr"):
+    for objective in (
+        "Availability",
+        "Latency",
+        "Errors",
+        "Quality",
+        "Cost",
+        "Drift",
+        "Data fr",
+        "Error budgets",
+    ):
         assert sum(row.startswith(objective) for row in rows) == 1, (objective, rows)
     assert f"{slo['objectives']['latency_p95_ms']:g} ms" in " ".join(rows)
     (deploys,) = dashboard["annotations"]["list"]

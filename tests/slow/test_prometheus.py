@@ -4,6 +4,7 @@ alert rules select exist, and every rule evaluates without error."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from tests.support.servers import free_port, stop, wait_for
-from tests.test_observability import ALERT_NAMES, ALERTS
+from tests.test_observability import ALERT_NAMES, ALERTS, DASHBOARD
 
 
 def prom_query(base: str, expr: str) -> list[dict[str, Any]]:
@@ -78,7 +79,13 @@ def _scrape_check(
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(project.path / ALERTS)],
         "scrape_configs": [
-            {"job_name": slug, "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}
+            {
+                "job_name": slug,
+                # As the local stack's prometheus.yml: the rules and the dashboard select a namespace.
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{metrics_port}"], "labels": {"namespace": "local"}}
+                ],
+            }
         ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -141,6 +148,33 @@ def _scrape_check(
             with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
                 groups = json.load(response)["data"]["groups"]
             loaded = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
+        _dashboard_queries_answer(project.path, base, request)
     finally:
         for process in (prometheus, service):
             stop(process)
+
+
+def _dashboard_queries_answer(project: Path, base: str, request: urllib.request.Request) -> None:
+    """Every query of the dashboard evaluates in the real Prometheus, for the local namespace;
+    the burn-rate panels show the recorded ratios of requests sent while Prometheus scrapes (a
+    counter's first sample has no rate): no 5xx, so the error budget's burn rate is 0, not a gap;
+    the latency one is a share of the budget."""
+    dashboard = json.loads((project / DASHBOARD).read_text())
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            prom_query(base, target["expr"].replace("$namespace", "local"))
+    burns = [p for p in dashboard["panels"] if p["title"].startswith("Burn rate")]
+    assert len(burns) == 2
+    deadline = time.monotonic() + 60
+    for panel in burns:
+        short = panel["targets"][0]["expr"].replace("$namespace", "local")  # the 1h window
+        while not (result := prom_query(base, short)) or math.isnan(float(result[0]["value"][1])):
+            assert time.monotonic() < deadline, f"no burn rate recorded: {short} {result}"
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+            time.sleep(1)
+        burn = float(result[0]["value"][1])
+        if ":slipway_predict_errors:" in short:
+            assert burn == 0.0, (short, result)
+        else:  # at most every request slow: 1 / the 5% budget
+            assert 0.0 <= burn <= 20.0, (short, result)
