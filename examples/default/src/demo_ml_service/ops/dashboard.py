@@ -6,7 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..slo import SLO
-from .alerts import LOCAL_NAMESPACE, cost_per_1k, error_ratio
+from .alerts import (
+    BURN_TIERS,
+    LOCAL_NAMESPACE,
+    TRAFFIC_RECORD,
+    RatioSLO,
+    burn_text,
+    burn_threshold,
+    cost_per_1k,
+    error_ratio,
+    ratio_slos,
+)
 from .metrics import (
     FEATURE_DRIFT_PSI,
     GUARDRAIL_REJECTIONS,
@@ -170,6 +180,43 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
             "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
         }
 
+    days = objectives.slo_window_days
+
+    def burn_panel(n: int, objective: RatioSLO) -> dict[str, Any]:
+        """The burn rate of one ratio objective over each alert tier's long window (the recording
+        rules the alerts compare), with each tier's firing line."""
+        burns = [
+            _target(
+                chr(ord("A") + i),
+                # No 5xx at all records no error ratio: 0 while there is traffic, not a gap.
+                f"({objective.ratio_record(tier.long)}{{{sel}}}"
+                f" or 0 * {TRAFFIC_RECORD.format(window=tier.long)}{{{sel}}})"
+                f" / {objective.budget:g}",
+                f"{tier.long}",
+            )
+            for i, tier in enumerate(BURN_TIERS)
+        ]
+        lines = [
+            _target(
+                chr(ord("A") + len(BURN_TIERS) + i),
+                f"vector({burn_threshold(tier, days, objective.budget) / objective.budget:.6g})",
+                f"{tier.severity} above, {tier.long}",
+            )
+            for i, tier in enumerate(BURN_TIERS)
+        ]
+        return _timeseries(
+            11 + n,
+            f"Burn rate: {objective.what}",
+            burns + lines,
+            (12 * n, 60, 12, 8),
+            "none",
+            description=(
+                f"Bad share over the window / the budget ({objective.budget:g} of requests). "
+                f"{objective.page} pages at {burn_text(slo, objective, 'page')}; "
+                f"{objective.ticket} opens a ticket at {burn_text(slo, objective, 'ticket')}."
+            ),
+        )
+
     # One row per objective of slo.yaml (quality is checked by the eval gate, not live: its row
     # shows which gated version serves), each row's panels drawn against the objective's line.
     panels = [
@@ -290,6 +337,8 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
             max_age_days,
             "slo.yaml objectives.data_freshness.max_age_days",
         ),
+        _row(107, f"Error budgets: burn rate, 1 = the pace a {days:g}-day budget lasts", 59),
+        *(burn_panel(n, objective) for n, objective in enumerate(ratio_slos(slo))),
     ]
     return {
         "uid": f"{job}-service"[:40],
