@@ -434,7 +434,7 @@ def test_metric_contract_matches_the_generator(project: tuple[Path, dict[str, An
     path, answers = project
     code = (
         "import json, sys; from {p}.ops.metrics import EXPORTED; "
-        "json.dump({{k: v[0] for k, v in EXPORTED.items()}}, sys.stdout)"
+        "json.dump({{k: v.kind for k, v in EXPORTED.items()}}, sys.stdout)"
     ).format(p=answers["package_name"])
     assert json.loads(python_in(path, "-c", code).stdout) == exported_metrics()
 
