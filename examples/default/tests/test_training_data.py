@@ -4,6 +4,7 @@ recorded with the version, and the eval gate's baseline rules. Real training, a 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,12 @@ from sklearn.pipeline import Pipeline
 from demo_ml_service.config import Settings
 from demo_ml_service.data.contract import DataContract
 from demo_ml_service.data.features import preprocessing
-from demo_ml_service.ops.metrics import TRAINING_DATA_AGE
+from demo_ml_service.ops.metrics import PREDICT_ROUTE, TRAINING_DATA_AGE
 from demo_ml_service.registry import Registry
 from demo_ml_service.serving.app import create_app
 from demo_ml_service.serving.telemetry.facade import Telemetry
 from demo_ml_service.slo import load_slo
+from demo_ml_service.tools.bench import BARE_RUNTIME_ENV, baseline
 from demo_ml_service.training.baseline import BaselineError, record_promotion
 from demo_ml_service.training.evaluate import AlreadyGated, evaluate
 from demo_ml_service.training.train import train
@@ -103,6 +105,38 @@ def test_tree_ensembles_train_register_and_load(fraud: Settings) -> None:
         loaded = Registry.from_settings(fraud).load("challenger")
         assert loaded.version == result.version
         assert type(loaded.pipeline.steps[-1][1]) is estimator
+
+
+@pytest.mark.parametrize("runtime", ["sklearn", "onnx"])
+def test_the_bench_baseline_serves_a_category_contract(
+    fraud: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> None:
+    """`make bench`'s bare app encodes category strings as the model expects (and answers a
+    regression with predict): a fair baseline for any contract, not only numeric ones."""
+    train(fraud, pipeline=linear(fraud))
+    assert evaluate(fraud)["passed"]
+    registry = Registry.from_settings(fraud)
+    registry.promote()
+    folder = tmp_path / "exported"
+    registry.export("champion", folder)
+    if runtime == "onnx" and not (folder / "onnx").is_dir():
+        pytest.skip("this pipeline has no ONNX copy")
+    monkeypatch.setenv("SERVICE_MODEL_DIR", str(folder))
+    monkeypatch.setenv("SERVICE_CONTRACT_PATH", str(fraud.contract_path))
+    monkeypatch.setenv("SERVICE_SLO_PATH", str(fraud.slo_path))
+    monkeypatch.setenv(BARE_RUNTIME_ENV, runtime)
+    client = TestClient(baseline())
+    for record in (
+        {"amount": 120.5, "country": "US", "channel": "app"},
+        {"amount": None, "country": "FR", "channel": None},
+    ):
+        response = client.post(PREDICT_ROUTE, json=record)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        if CLASSIFICATION:
+            assert 0.5 <= answer["confidence"] <= 1.0, answer
+        else:
+            assert math.isfinite(answer["value"]), answer
 
 
 def test_categories_on_the_api_regating_and_a_changed_feature_set(

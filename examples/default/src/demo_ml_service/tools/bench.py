@@ -3,7 +3,7 @@
 Contestants, each a real server process on 127.0.0.1 (uvicorn with uvloop and httptools, no
 access log), all loading the same exported model folder (SERVICE_MODEL_DIR, default ./model):
 
-    bare           a raw ASGI app: json.loads -> predict_proba -> json.dumps (the practical limit)
+    bare           a raw ASGI app: json.loads -> predict_proba (or predict) -> json.dumps: the limit
     service        `<pkg> serve` with telemetry as shipped (sampled traces, metrics, JSON logs)
     service-all    the same, every request traced (OTEL_TRACES_SAMPLER=parentbased_always_on)
     service-off    the same, telemetry switched off (SERVICE_TELEMETRY_ENABLED=false)
@@ -96,16 +96,32 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 # -- the bare baseline: what a model server cannot beat on this stack --
 def baseline() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """ASGI app factory (`uvicorn <pkg>.tools.bench:baseline --factory`): the exported model of
-    SERVICE_MODEL_DIR behind json.loads -> predict_proba -> json.dumps, nothing else."""
+    SERVICE_MODEL_DIR behind json.loads -> predict_proba (predict for a regression) -> json.dumps,
+    nothing else but what the model needs of its input: category strings as their codes."""
     import numpy as np
 
     from ..artifact import load_model_dir
     from ..artifact.onnx import Runtime
     from ..data.contract import DataContract
+    from ..slo import load_slo
 
-    names = DataContract.load(Path(os.environ["SERVICE_CONTRACT_PATH"])).feature_names
+    contract = DataContract.load(Path(os.environ["SERVICE_CONTRACT_PATH"]))
+    names = contract.feature_names
+    encode = contract.encode_records if contract.category_codes else None
+    classification = load_slo(Path(os.environ["SERVICE_SLO_PATH"])).model_task == "classification"
     runtime: Runtime = "onnx" if os.environ.get(BARE_RUNTIME_ENV) == "onnx" else "sklearn"
     pipeline = load_model_dir(Path(os.environ["SERVICE_MODEL_DIR"]), runtime).pipeline
+
+    def answer(record: dict[str, Any]) -> dict[str, Any]:
+        if encode is not None:
+            row = encode([record])
+        else:
+            row = np.array([[record[n] for n in names]], dtype=float)
+        if classification:
+            proba = pipeline.predict_proba(row)
+            return {"label": int(proba.argmax()), "confidence": float(proba.max())}
+        return {"value": float(pipeline.predict(row)[0])}
+
     headers = [(b"content-type", b"application/json")]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -123,11 +139,7 @@ def baseline() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body"):
                     break
-            record = json.loads(b"".join(chunks))
-            proba = pipeline.predict_proba(np.array([[record[n] for n in names]], dtype=float))
-            body = json.dumps(
-                {"label": int(proba.argmax()), "confidence": float(proba.max())}
-            ).encode()
+            body = json.dumps(answer(json.loads(b"".join(chunks)))).encode()
         await send(
             {
                 "type": "http.response.start",
