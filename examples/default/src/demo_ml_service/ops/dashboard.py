@@ -192,7 +192,7 @@ def build_dashboard(slo: SLO) -> dict[str, Any]:
                 f"({objective.ratio_record(tier.long)}{{{sel}}}"
                 f" or 0 * {TRAFFIC_RECORD.format(window=tier.long)}{{{sel}}})"
                 f" / {objective.budget:g}",
-                f"{tier.long}",
+                tier.long,
             )
             for i, tier in enumerate(BURN_TIERS)
         ]
