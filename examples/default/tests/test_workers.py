@@ -149,7 +149,13 @@ def test_two_workers_share_the_port_and_metrics_count_every_request(
         by_worker = predict_requests_by_worker(multiproc_dir)
         if len(by_worker) == 2 and all(count > 0 for count in by_worker.values()):
             break
+    # A request is counted once its response has been sent, so the last few may still be on
+    # their way into the files when the client has read its answer: wait for them (bounded).
+    deadline = time.monotonic() + 10
     by_worker = predict_requests_by_worker(multiproc_dir)
+    while sum(by_worker.values()) < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+        by_worker = predict_requests_by_worker(multiproc_dir)
     assert len(by_worker) == 2 and all(count > 0 for count in by_worker.values()), by_worker
     samples = scrape(metrics)
     requests = [
