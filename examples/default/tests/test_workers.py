@@ -1,9 +1,10 @@
 """`serve --workers 2`: two worker processes on one API port, one /metrics that counts them all.
 
-A real `serve` process on 127.0.0.1 (started and stopped here) serving an exported model. The
-requests are sent on fresh connections until both workers have answered some (read from each
-worker's own multiprocess file), then /metrics is scraped once: its request and prediction
-counters must sum to what was sent, across both workers.
+A real `serve` process on 127.0.0.1 (started and stopped here) serving an exported model. On
+Linux each worker listens on its own socket (SO_REUSEPORT), so keep-alive connections opened at
+once are spread over both; elsewhere requests go on fresh connections until both workers have
+answered some (read from each worker's own multiprocess file). Then /metrics is scraped once: its
+request and prediction counters must sum to what was sent, across both workers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from demo_ml_service.config import Settings
 from demo_ml_service.ops import metrics as names
 from demo_ml_service.registry import Registry
+from demo_ml_service.serving.workers import PER_WORKER_SOCKETS
 
 from .test_api import golden_records
 
@@ -49,13 +51,19 @@ def get(port: int, path: str) -> tuple[int, bytes]:
         connection.close()
 
 
+def post_on(connection: http.client.HTTPConnection, body: bytes) -> int:
+    """POST /predict on an open connection, kept open (keep-alive)."""
+    connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
 def post(port: int, body: bytes) -> int:
+    """POST /predict on a fresh connection."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        return response.status
+        return post_on(connection, body)
     finally:
         connection.close()
 
@@ -68,6 +76,16 @@ def scrape(port: int) -> dict[str, list[Any]]:
         for sample in family.samples:
             samples.setdefault(sample.name, []).append(sample)
     return samples
+
+
+def listening_sockets(port: int) -> int:
+    """Sockets in LISTEN state on `port` (Linux: /proc/net/tcp, one line per socket)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return count
 
 
 def predict_requests_by_worker(multiproc_dir: Path) -> dict[str, float]:
@@ -83,6 +101,17 @@ def predict_requests_by_worker(multiproc_dir: Path) -> dict[str, float]:
                 total += sum(s.value for s in family.samples if s.labels.get("route") == "/predict")
         counts[file.name] = total
     return counts
+
+
+def wait_until_counted(multiproc_dir: Path, sent: int) -> dict[str, float]:
+    """predict_requests_by_worker once all `sent` are counted (at most 10 s): a request is
+    counted after its response has been sent, so the last ones may lag the client a moment."""
+    deadline = time.monotonic() + 10
+    by_worker = predict_requests_by_worker(multiproc_dir)
+    while sum(by_worker.values()) < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+        by_worker = predict_requests_by_worker(multiproc_dir)
+    return by_worker
 
 
 @pytest.fixture
@@ -141,21 +170,32 @@ def test_two_workers_share_the_port_and_metrics_count_every_request(
     assert get(api, "/metrics")[0] == 404  # /metrics is served once, by the parent
     body = json.dumps({"records": golden_records(1)}).encode()
     sent = 0
-    # Fresh connections until the kernel has handed some to each worker (bounded).
-    while sent < 2000:
-        for _ in range(20):
-            assert post(api, body) == 200
-            sent += 1
-        by_worker = predict_requests_by_worker(multiproc_dir)
-        if len(by_worker) == 2 and all(count > 0 for count in by_worker.values()):
-            break
-    # A request is counted once its response has been sent, so the last few may still be on
-    # their way into the files when the client has read its answer: wait for them (bounded).
-    deadline = time.monotonic() + 10
-    by_worker = predict_requests_by_worker(multiproc_dir)
-    while sum(by_worker.values()) < sent and time.monotonic() < deadline:
-        time.sleep(0.05)
-        by_worker = predict_requests_by_worker(multiproc_dir)
+    if PER_WORKER_SOCKETS:
+        # One socket per worker: the kernel spreads connections over them, so 16 keep-alive
+        # connections opened at once land on both (all on one: a chance of 2 in 65536).
+        assert listening_sockets(api) == 2
+        connections = [http.client.HTTPConnection("127.0.0.1", api, timeout=10) for _ in range(16)]
+        try:
+            for connection in connections:
+                connection.connect()
+            for _ in range(2):
+                for connection in connections:
+                    assert post_on(connection, body) == 200
+                    sent += 1
+        finally:
+            for connection in connections:
+                connection.close()
+        by_worker = wait_until_counted(multiproc_dir, sent)
+        assert len(by_worker) == 2 and all(count > 0 for count in by_worker.values()), by_worker
+    else:  # one shared socket: fresh connections until each worker has accepted some (bounded)
+        while sent < 2000:
+            for _ in range(20):
+                assert post(api, body) == 200
+                sent += 1
+            by_worker = predict_requests_by_worker(multiproc_dir)
+            if len(by_worker) == 2 and all(count > 0 for count in by_worker.values()):
+                break
+    by_worker = wait_until_counted(multiproc_dir, sent)
     assert len(by_worker) == 2 and all(count > 0 for count in by_worker.values()), by_worker
     samples = scrape(metrics)
     requests = [

@@ -1,7 +1,12 @@
 """`serve --workers N` (SERVICE_WORKERS): N uvicorn worker processes on the API port.
 
-The parent process binds the API socket once, starts N workers on it (uvicorn's supervisor: a
-worker that dies is replaced) and serves `/metrics` itself, once, on SERVICE_METRICS_PORT. The
+The parent process binds the API port and starts N workers on it (uvicorn's supervisor: a worker
+that dies is replaced) and serves `/metrics` itself, once, on SERVICE_METRICS_PORT. On Linux each
+worker gets its own listening socket on the port (SO_REUSEPORT): the kernel spreads new
+connections over the workers, where with one shared socket whichever worker wakes first can take
+nearly all of a client's keep-alive connections and leave the others idle. The parent holds every
+worker's socket, so a worker's replacement takes over its socket and the connections queued on
+it. Elsewhere the workers share one socket. The
 workers write their metrics to prometheus-client's multiprocess files in PROMETHEUS_MULTIPROC_DIR
 (a fresh directory per start; a configured one is emptied at start); the parent's scrape sums
 the counters and histograms of every worker (`MultiProcessCollector`), reads the gauges each
@@ -16,6 +21,8 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -35,6 +42,9 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PUBLISH_SECONDS = 2.0
 # How long the parent waits for its /metrics server to listen before starting the workers.
 METRICS_START_SECONDS = 10.0
+# SO_REUSEPORT balances connections over the sockets of a port on Linux only (on macOS and the
+# BSDs the last socket bound takes them all), so elsewhere the workers share one socket.
+PER_WORKER_SOCKETS = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
 def available_cpus() -> int:
@@ -131,6 +141,104 @@ def worker_app() -> Any:
     return app
 
 
+def listening_sockets(host: str, port: int, workers: int) -> list[socket.socket]:
+    """The workers' sockets on host:port: one per worker with SO_REUSEPORT (PER_WORKER_SOCKETS),
+    else one for all. Exits with a clear error when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        # A plain bind first: SO_REUSEPORT would otherwise let a second `serve --workers` of the
+        # same user join a port in use and take its share of the connections, silently.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            port = int(probe.getsockname()[1])  # port 0: the one the kernel chose, for all
+        for _ in range(workers if PER_WORKER_SOCKETS else 1):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if PER_WORKER_SOCKETS:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            sock.set_inheritable(True)
+    except OSError as error:
+        for sock in sockets:
+            sock.close()
+        raise SystemExit(f"error: cannot listen on {host}:{port}: {error.strerror}") from None
+    return sockets
+
+
+def supervisor_class(multiproc_dir: Path) -> Any:
+    """uvicorn's supervisor, with worker `i` always on socket `i` when PER_WORKER_SOCKETS (uvicorn
+    gives every worker the same list of sockets), and the live gauges of a worker that died
+    dropped from the sums."""
+    import logging
+
+    from prometheus_client import multiprocess
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+    mark_dead: Any = multiprocess.mark_process_dead  # untyped in prometheus-client
+    log = logging.getLogger("uvicorn.error")
+
+    class Supervisor(Multiprocess):
+        def __init__(self, config: Any, slots: list[socket.socket]) -> None:
+            super().__init__(config, sockets=slots)
+            self.slots = slots
+
+        def start_worker(self, index: int) -> Process:
+            sockets = [self.slots[index]] if PER_WORKER_SOCKETS else self.slots
+            process = Process(self.config, sockets)
+            process.start()
+            return process
+
+        def init_processes(self) -> None:
+            self.processes = [self.start_worker(index) for index in range(self.processes_num)]
+
+        def keep_subprocess_alive(self) -> None:
+            # As uvicorn's, with the replacement on the dead worker's socket.
+            for index, process in enumerate(self.processes):
+                if self.should_exit.is_set():
+                    return
+                if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                    continue
+                process.kill()  # hung, or gone
+                process.join()
+                if process.pid is not None:  # its live gauges go; its counters stay in the sums
+                    mark_dead(process.pid, str(multiproc_dir))
+                if process.exitcode == STARTUP_FAILURE:  # would fail the same way again
+                    log.error("Worker [%s] failed to start: stopping.", process.pid)
+                    self.should_exit.set()
+                    return
+                log.warning("Worker [%s] died: starting its replacement.", process.pid)
+                self.processes[index] = self.start_worker(index)
+
+        def restart_all(self) -> None:  # SIGHUP: one worker at a time, the new one ready first
+            for index, old in enumerate(self.processes):
+                if self.should_exit.is_set():
+                    return
+                new = self.start_worker(index)
+                if not new.wait_until_ready(
+                    self.config.timeout_worker_healthcheck, self.should_exit
+                ):
+                    new.kill()
+                    new.join()
+                    log.error("Worker [%s] was not ready in time: restart aborted.", new.pid)
+                    return
+                old.terminate()
+                old.join()
+                if old.pid is not None:
+                    mark_dead(old.pid, str(multiproc_dir))
+                self.processes[index] = new
+
+        def handle_ttin(self) -> None:
+            log.warning("The number of workers is SERVICE_WORKERS: change it and restart.")
+
+        handle_ttou = handle_ttin
+
+    return Supervisor
+
+
 def serve_workers(
     settings: Settings, *, host: str, port: int, metrics_port: int, workers: int
 ) -> int:
@@ -138,17 +246,7 @@ def serve_workers(
     until SIGINT/SIGTERM."""
     path, owned = fresh_multiproc_dir()
     import uvicorn
-    from prometheus_client import CollectorRegistry, multiprocess
-    from uvicorn.supervisors import Multiprocess
-
-    class Supervisor(Multiprocess):
-        def keep_subprocess_alive(self) -> None:
-            before = {process.pid for process in self.processes}
-            super().keep_subprocess_alive()
-            for pid in before - {process.pid for process in self.processes}:
-                if pid is not None:  # its live gauges go; its counters stay in the sums
-                    mark_dead: Any = multiprocess.mark_process_dead  # untyped
-                    mark_dead(pid, str(path))
+    from prometheus_client import CollectorRegistry
 
     config = uvicorn.Config(
         f"{PACKAGE_NAME}.serving.workers:worker_app",
@@ -184,11 +282,12 @@ def serve_workers(
                 time.sleep(0.05)
             if not scrape.started:
                 raise SystemExit(f"error: /metrics could not listen on {host}:{metrics_port}")
-        sock = config.bind_socket()
+        slots = listening_sockets(host, port, workers)
         try:
-            Supervisor(config, sockets=[sock]).run()
+            supervisor_class(path)(config, slots).run()
         finally:
-            sock.close()
+            for sock in slots:
+                sock.close()
     finally:
         if scrape is not None and thread is not None:
             scrape.should_exit = True
