@@ -59,3 +59,15 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     for page in (ROOT / "docs").glob("*.md"):
         expected = "index.html" if page.stem == "index" else f"{page.stem}/index.html"
         assert expected in built, page.name
+
+
+def test_every_recorded_release_has_its_changelog_section_and_releasing_row() -> None:
+    """Teams read the CHANGELOG before `copier update`: a release recorded for the update tests
+    (tests/update/releases.yml) without its section, or with another commit, misleads them."""
+    from tests.support.update import releases
+
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    table = (ROOT / "docs" / "releasing.md").read_text(encoding="utf-8")
+    for tag, sha in releases().items():
+        assert re.search(rf"^## {re.escape(tag)} \(commit {sha[:7]}\)$", changelog, re.M), tag
+        assert f"| {tag} | `{sha}` |" in table, tag

@@ -21,9 +21,12 @@ from tests.support.update import (
     platform_python_files,
     previous_release,
     release_render,
+    releases,
 )
 
 PREVIOUS, NEXT = previous_release(), next_release()
+# Releases from PREVIOUS to NEXT: 1, or more when a release was cut at HEAD (previous_release).
+BEHIND = len(releases()) - list(releases()).index(PREVIOUS)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,7 @@ def report(fleet: dict[str, Path]) -> dict[str, dict]:
 def test_versions_and_releases_behind(report: dict[str, dict]) -> None:
     assert report["behind"]["template_version"] == PREVIOUS
     assert report["behind"]["latest_version"] == NEXT
-    assert report["behind"]["releases_behind"] == 1
+    assert report["behind"]["releases_behind"] == BEHIND
     assert report["current"]["template_version"] == NEXT
     assert report["current"]["releases_behind"] == 0
     assert report["current"]["update_conflicts"] is False
@@ -132,7 +135,7 @@ def test_table_output(fleet: dict[str, Path]) -> None:
         "update",
     ]
     behind = next(r for r in rows if r.startswith(str(fleet["behind"]) + " "))
-    assert behind.split()[1:6] == [PREVIOUS, NEXT, "1", "ok", "ok"]
+    assert behind.split()[1:6] == [PREVIOUS, NEXT, str(BEHIND), "ok", "ok"]
     current = next(r for r in rows if r.startswith(str(fleet["current"]) + " "))
     assert current.split()[1:] == [NEXT, NEXT, "0", "ok", "ok", "up", "to", "date"]
     assert any("latency_p95_ms must be between" in r for r in rows)

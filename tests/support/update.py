@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import difflib
 import fnmatch
+import functools
 import os
 import re
 import shutil
@@ -40,13 +41,32 @@ def _version(tag: str) -> tuple[int, ...]:
     return tuple(int(part) for part in tag.lstrip("v").split("."))
 
 
+# What a generated repo is made from. A release cut at HEAD leaves none of it changed since that
+# release, and an update from it would test nothing.
+TEMPLATE_SOURCES = ("copier.yml", "template", "hooks", "includes", "src")
+
+
+@functools.cache
 def previous_release() -> str:
-    return list(releases())[-1]
+    """The release the update tests start from: the newest one whose template differs from the
+    working tree (uncommitted and untracked files included), so a release just cut at HEAD
+    is tested as its teams receive it, from the release before."""
+    tags = list(releases())
+    for tag in reversed(tags):
+        diff = subprocess.run(
+            ["git", "diff", "--quiet", releases()[tag], "--", *TEMPLATE_SOURCES], cwd=ROOT
+        )
+        untracked = git(
+            ROOT, "ls-files", "--others", "--exclude-standard", "--", *TEMPLATE_SOURCES
+        )
+        if diff.returncode or untracked.strip():
+            return tag
+    return tags[0]
 
 
 def next_release() -> str:
     """The tag the working tree gets: the newest release with its minor version bumped."""
-    major, minor, _ = _version(previous_release())
+    major, minor, _ = _version(list(releases())[-1])
     return f"v{major}.{minor + 1}.0"
 
 
