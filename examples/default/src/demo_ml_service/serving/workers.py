@@ -45,6 +45,8 @@ METRICS_START_SECONDS = 10.0
 # SO_REUSEPORT balances connections over the sockets of a port on Linux only (on macOS and the
 # BSDs the last socket bound takes them all), so elsewhere the workers share one socket.
 PER_WORKER_SOCKETS = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+# A multiprocess file's header (bytes used + padding): a smaller file is one being created.
+MIN_DB_BYTES = 8
 
 
 def available_cpus() -> int:
@@ -83,6 +85,15 @@ def fresh_multiproc_dir() -> tuple[Path, bool]:
     return path, True
 
 
+def sized(file: Path) -> bool:
+    """Whether a multiprocess file has its header (a worker may be creating it or, for live
+    gauges of a dead worker, the supervisor removing it)."""
+    try:
+        return file.stat().st_size >= MIN_DB_BYTES
+    except FileNotFoundError:
+        return False
+
+
 class PodCollector:
     """The parent's /metrics: every worker's metrics summed, plus the pod's cost gauges."""
 
@@ -90,15 +101,19 @@ class PodCollector:
         from prometheus_client import multiprocess
 
         collector: Any = multiprocess.MultiProcessCollector  # untyped in prometheus-client
-        self.multiprocess: Any = collector(None, path=str(path))
+        self.merge = collector.merge
+        self.path = path
         self.cost = CostMeter(hourly_price_usd)
         self.counted = 0.0
         self.lock = threading.Lock()
         self.predictions = names.PREDICTIONS.removesuffix("_total")
 
     def collect(self) -> Iterator[Any]:
+        # As MultiProcessCollector.collect, less the files a starting worker has created but not
+        # yet sized (under 8 bytes, no value in them yet): reading one fails the whole scrape.
+        files = [str(f) for f in self.path.glob("*.db") if sized(f)]
         predictions = 0.0
-        for family in self.multiprocess.collect():
+        for family in self.merge(files, accumulate=True):
             if family.name == self.predictions:
                 predictions = sum(s.value for s in family.samples if s.name.endswith("_total"))
             yield family
