@@ -51,17 +51,14 @@ def previous_release() -> str:
     """The release the update tests start from: the newest one whose template differs from the
     working tree (uncommitted and untracked files included), so a release just cut at HEAD
     is tested as its teams receive it, from the release before."""
-    tags = list(releases())
-    for tag in reversed(tags):
-        diff = subprocess.run(
-            ["git", "diff", "--quiet", releases()[tag], "--", *TEMPLATE_SOURCES], cwd=ROOT
-        )
-        untracked = git(
-            ROOT, "ls-files", "--others", "--exclude-standard", "--", *TEMPLATE_SOURCES
-        )
-        if diff.returncode or untracked.strip():
+    recorded = releases()
+    if git(ROOT, "ls-files", "--others", "--exclude-standard", "--", *TEMPLATE_SOURCES).strip():
+        return list(recorded)[-1]  # a new template file: the newest release differs
+    for tag, sha in reversed(recorded.items()):
+        diff = subprocess.run(["git", "diff", "--quiet", sha, "--", *TEMPLATE_SOURCES], cwd=ROOT)
+        if diff.returncode:
             return tag
-    return tags[0]
+    return list(recorded)[0]
 
 
 def next_release() -> str:
