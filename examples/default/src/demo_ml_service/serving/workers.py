@@ -197,12 +197,8 @@ def supervisor_class(multiproc_dir: Path) -> Any:
     log = logging.getLogger("uvicorn.error")
 
     class Supervisor(Multiprocess):
-        def __init__(self, config: Any, slots: list[socket.socket]) -> None:
-            super().__init__(config, sockets=slots)
-            self.slots = slots
-
         def start_worker(self, index: int) -> Process:
-            sockets = [self.slots[index]] if PER_WORKER_SOCKETS else self.slots
+            sockets = [self.sockets[index]] if PER_WORKER_SOCKETS else self.sockets
             process = Process(self.config, sockets)
             process.start()
             return process
@@ -299,7 +295,7 @@ def serve_workers(
                 raise SystemExit(f"error: /metrics could not listen on {host}:{metrics_port}")
         slots = listening_sockets(host, port, workers)
         try:
-            supervisor_class(path)(config, slots).run()
+            supervisor_class(path)(config, sockets=slots).run()
         finally:
             for sock in slots:
                 sock.close()
