@@ -55,10 +55,12 @@ def previous_release() -> str:
     if git(ROOT, "ls-files", "--others", "--exclude-standard", "--", *TEMPLATE_SOURCES).strip():
         return list(recorded)[-1]  # a new template file: the newest release differs
     for tag, sha in reversed(recorded.items()):
-        diff = subprocess.run(["git", "diff", "--quiet", sha, "--", *TEMPLATE_SOURCES], cwd=ROOT)
+        diff = subprocess.run(
+            ["git", "diff", "--quiet", sha, "--", *TEMPLATE_SOURCES], cwd=ROOT, check=False
+        )
         if diff.returncode:
             return tag
-    return list(recorded)[0]
+    return next(iter(recorded))
 
 
 def next_release() -> str:
